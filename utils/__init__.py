@@ -1,0 +1,20 @@
+"""Less Artificial: the small package every notebook of the course imports.
+
+Modules, one per concern:
+
+- :mod:`utils.seeding`   -- seeds, threads and device selection
+- :mod:`utils.validation` -- argument checks shared by every public function
+- :mod:`utils.masks`     -- Dale's-law sign matrices, sparsity and dendritic block masks
+- :mod:`utils.models`    -- continuous-time rate RNN (optionally E/I), dendritic-unit RNN
+- :mod:`utils.tasks`     -- reproducible batches from neurogym tasks
+- :mod:`utils.training`  -- training loop with progress bar and history
+- :mod:`utils.analysis`  -- accuracy, per-condition accuracy and other measurements
+- :mod:`utils.plotting`  -- consistent figures
+- :mod:`utils.checks`    -- self-checks used in the labs
+- :mod:`utils.labs`      -- generate student labs from the solution notebooks
+
+This file imports nothing heavy, so ``import utils`` works before torch is installed.
+"""
+
+__course__ = "less-artificial"
+__version__ = "0.1.0"

@@ -1,0 +1,259 @@
+"""Recurrent network models of the course.
+
+:class:`RateRNN` is a continuous-time rate network discretised with forward Euler,
+
+.. math::
+
+    x_t = (1 - \\alpha) x_{t-1} + \\alpha (W r_{t-1} + W_{in} u_t + b) + \\sqrt{2\\alpha}\\,\\sigma_{rec}\\,\\xi_t,
+    \\qquad r_t = [x_t]_+,\\qquad \\alpha = dt / \\tau,
+
+with optional Dale's law (``W = ([W+]_+ \\odot M) D``, no self-connections, readout from the
+excitatory units only), an optional fixed sparsity mask, and an optional two-layer "dendritic"
+input stage (each unit a small two-layer network, seed 000 eqs. 3-6 and 15-17).
+
+The time loop runs inside :class:`LeakyRNNFunction`, a custom autograd function whose backward
+pass is written by hand (a few batched tensor operations per time step, checked against autograd
+with :func:`torch.autograd.gradcheck` in the tests). It is about twice as fast as letting autograd
+record every step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .masks import dale_signs, dendritic_block_mask, effective_weights, n_excitatory, sparsity_mask
+from .validation import check_bool, check_int, check_real, check_tensor_shape
+
+__all__ = ["LeakyRNNFunction", "leaky_rnn", "DendriticInput", "RateRNN"]
+
+
+class LeakyRNNFunction(torch.autograd.Function):
+    """Run ``x_t = (1-a) x_{t-1} + a W relu(x_{t-1}) + drive_t`` over time; return ``relu(x_t)``.
+
+    Inputs: ``drive`` (T, B, N) -- everything added at step t besides the recurrence (already
+    multiplied by ``a``, noise included); ``weight`` (N, N); ``x0`` (B, N); ``alpha`` (float).
+    Output: rates (T, B, N).
+    """
+
+    @staticmethod
+    def forward(ctx, drive: torch.Tensor, weight: torch.Tensor, x0: torch.Tensor,
+                alpha: float) -> torch.Tensor:
+        T = drive.shape[0]
+        xs = torch.empty_like(drive)
+        rs = torch.empty_like(drive)
+        w_t = weight.t() * alpha
+        x_prev = x0
+        r_prev = torch.relu(x0)
+        for t in range(T):
+            xt = xs[t]
+            torch.add(drive[t], x_prev, alpha=1.0 - alpha, out=xt)
+            xt.addmm_(r_prev, w_t)
+            torch.clamp(xt, min=0.0, out=rs[t])
+            x_prev, r_prev = xt, rs[t]
+        ctx.save_for_backward(weight, x0, xs, rs)
+        ctx.alpha = alpha
+        return rs
+
+    @staticmethod
+    def backward(ctx, grad_rs: torch.Tensor):
+        weight, x0, xs, rs = ctx.saved_tensors
+        alpha = ctx.alpha
+        T = xs.shape[0]
+        active = (xs > 0).to(xs.dtype)
+        w_a = weight * alpha
+        gxs = torch.empty_like(xs)
+        g_next = None
+        for t in range(T - 1, -1, -1):
+            if g_next is None:
+                gx = grad_rs[t] * active[t]
+            else:
+                gr = torch.addmm(grad_rs[t], g_next, w_a)
+                gx = torch.addcmul(g_next * (1.0 - alpha), gr, active[t])
+            gxs[t] = gx
+            g_next = gx
+        grad_drive = gxs
+        grad_weight = grad_x0 = None
+        if ctx.needs_input_grad[1]:
+            r_prev = torch.cat([torch.relu(x0)[None], rs[:-1]], dim=0)
+            n = weight.shape[0]
+            grad_weight = alpha * gxs.reshape(-1, n).t() @ r_prev.reshape(-1, n)
+        if ctx.needs_input_grad[2]:
+            grad_x0 = gxs[0] * (1.0 - alpha) + (gxs[0] @ w_a) * (x0 > 0).to(x0.dtype)
+        return grad_drive, grad_weight, grad_x0, None
+
+
+def leaky_rnn(drive: torch.Tensor, weight: torch.Tensor, x0: torch.Tensor | None = None,
+              alpha: float = 0.2) -> torch.Tensor:
+    """Rates of the leaky ReLU network driven by ``drive`` (T, B, N); see :class:`LeakyRNNFunction`."""
+    if not isinstance(drive, torch.Tensor) or drive.dim() != 3:
+        raise ValueError("drive must be a tensor of shape (time, batch, units)")
+    T, B, N = drive.shape
+    check_tensor_shape("weight", weight, (N, N))
+    alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True)
+    if x0 is None:
+        x0 = drive.new_zeros(B, N)
+    check_tensor_shape("x0", x0, (B, N))
+    return LeakyRNNFunction.apply(drive, weight, x0, alpha)
+
+
+class DendriticInput(nn.Module):
+    """Two-layer "dendritic" input stage: each unit is a small two-layer network.
+
+    ``h_hat = relu(W_hat x + b_hat)`` gives every unit ``n_branches`` private dendritic
+    sub-units (seed 000, eq. 15); the soma sums only its own branches through the block-masked
+    matrix ``W_soma * M_block`` (eqs. 6 and 17). The mask multiplies the weights in every forward
+    pass, so masked entries receive zero gradient and stay exactly zero.
+    """
+
+    def __init__(self, n_input: int, n_units: int, n_branches: int = 4) -> None:
+        super().__init__()
+        n_input = check_int("n_input", n_input, min_value=1)
+        n_units = check_int("n_units", n_units, min_value=1)
+        n_branches = check_int("n_branches", n_branches, min_value=1)
+        self.n_units, self.n_branches = n_units, n_branches
+        self.branches = nn.Linear(n_input, n_units * n_branches)
+        self.register_buffer("block_mask", dendritic_block_mask(n_units, n_branches))
+        self.soma_weight = nn.Parameter(torch.randn(n_units, n_units * n_branches)
+                                        / math.sqrt(n_branches))
+        with torch.no_grad():
+            self.soma_weight.mul_(self.block_mask)
+
+    def soma_matrix(self) -> torch.Tensor:
+        """The masked branch-to-soma matrix (block diagonal)."""
+        return self.soma_weight * self.block_mask
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        h_hat = torch.relu(self.branches(u))
+        return h_hat @ self.soma_matrix().t()
+
+
+class RateRNN(nn.Module):
+    """Continuous-time rate RNN with optional Dale's law, sparsity mask and dendritic input.
+
+    Args:
+        n_input, n_hidden, n_output: layer sizes.
+        tau: membrane time constant (ms). dt: Euler step (ms), ``0 < dt <= tau``.
+        sigma_rec: recurrent noise; per-step std is ``sqrt(2 dt / tau) * sigma_rec``.
+        dale: if True, ``W = ([W+]_+ * M) D`` with an excitatory fraction ``e_frac``, no
+            self-connections, and the readout sees only the excitatory units.
+        e_frac: excitatory fraction in (0, 1) (used when ``dale``).
+        sparsity: fraction of absent recurrent connections in [0, 1) (fixed mask), or pass
+            ``mask`` directly.
+        mask: optional fixed 0/1 recurrent mask of shape (n_hidden, n_hidden).
+        n_branches: if given, inputs reach each unit through a two-layer dendritic stage
+            (:class:`DendriticInput`) instead of a single linear map.
+        rho: spectral radius of the initial recurrent weights.
+        seed: seed of the sparsity mask.
+
+    ``forward(u)`` takes inputs of shape (time, batch, n_input) and returns
+    ``(outputs, rates)`` of shapes (time, batch, n_output) and (time, batch, n_hidden).
+    """
+
+    def __init__(self, n_input: int, n_hidden: int, n_output: int, *, tau: float = 100.0,
+                 dt: float = 20.0, sigma_rec: float = 0.0, dale: bool = False,
+                 e_frac: float = 0.8, sparsity: float = 0.0, mask: torch.Tensor | None = None,
+                 n_branches: int | None = None, rho: float = 1.0, seed: int = 0) -> None:
+        super().__init__()
+        self.n_input = check_int("n_input", n_input, min_value=1)
+        self.n_hidden = check_int("n_hidden", n_hidden, min_value=2)
+        self.n_output = check_int("n_output", n_output, min_value=1)
+        self.tau = check_real("tau", tau, low=0.0, low_open=True)
+        self.dt = check_real("dt", dt, low=0.0, low_open=True)
+        if self.dt > self.tau:
+            raise ValueError(f"dt must satisfy 0 < dt <= tau (forward Euler is unstable beyond), "
+                             f"got dt={self.dt:g} > tau={self.tau:g}")
+        self.sigma_rec = check_real("sigma_rec", sigma_rec, low=0.0)
+        self.dale = check_bool("dale", dale)
+        rho = check_real("rho", rho, low=0.0, low_open=True)
+        n = self.n_hidden
+        if mask is None:
+            mask = sparsity_mask(n, n, sparsity, seed=seed, no_self=dale)
+        else:
+            check_tensor_shape("mask", mask, (n, n))
+            mask = torch.as_tensor(mask, dtype=torch.float32)
+            if not torch.all((mask == 0) | (mask == 1)):
+                raise ValueError("mask must contain only zeros and ones")
+        self.register_buffer("mask", mask.float())
+        if dale:
+            self.n_exc = n_excitatory(n, e_frac)
+            self.register_buffer("signs", dale_signs(n, e_frac))
+        else:
+            self.n_exc = n
+            self.register_buffer("signs", torch.ones(n))
+
+        if n_branches is None:
+            self.input_layer: nn.Module = nn.Linear(self.n_input, n)
+        else:
+            self.input_layer = DendriticInput(self.n_input, n, n_branches)
+        self.bias = nn.Parameter(torch.zeros(n))
+        self.weight = nn.Parameter(self._initial_weights(rho))
+        self.readout = nn.Linear(self.n_exc, self.n_output)
+
+    @property
+    def alpha(self) -> float:
+        """Euler factor ``dt / tau``."""
+        return self.dt / self.tau
+
+    def _initial_weights(self, rho: float) -> torch.Tensor:
+        n = self.n_hidden
+        if self.dale:
+            # Non-negative magnitudes; inhibitory columns scaled so that E and I inputs balance
+            # on average (as in Song, Yang & Wang 2016), then scaled to spectral radius rho.
+            w = torch.empty(n, n).exponential_(1.0)
+            n_inh = n - self.n_exc
+            w[:, self.n_exc:] *= self.n_exc / n_inh
+        else:
+            w = torch.randn(n, n)
+        w = w * self.mask
+        eff = self._effective(w)
+        radius = torch.linalg.eigvals(eff).abs().max().item()
+        return w * (rho / max(radius, 1e-8))
+
+    def _effective(self, w: torch.Tensor) -> torch.Tensor:
+        if self.dale:
+            return effective_weights(w, self.signs, self.mask)
+        return w * self.mask
+
+    def recurrent_weights(self) -> torch.Tensor:
+        """Effective recurrent weights ``W[post, pre]`` used in the dynamics."""
+        return self._effective(self.weight)
+
+    def input_drive(self, u: torch.Tensor) -> torch.Tensor:
+        """``W_in u + b`` for every time step, shape (time, batch, n_hidden)."""
+        return self.input_layer(u) + self.bias
+
+    def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(u, torch.Tensor) or u.dim() != 3 or u.shape[-1] != self.n_input:
+            raise ValueError(f"u must be a tensor of shape (time, batch, {self.n_input}), got "
+                             f"{tuple(u.shape) if hasattr(u, 'shape') else type(u).__name__}")
+        drive = self.alpha * self.input_drive(u)
+        if self.sigma_rec > 0:
+            drive = drive + math.sqrt(2.0 * self.alpha) * self.sigma_rec * torch.randn_like(drive)
+        rates = leaky_rnn(drive, self.recurrent_weights(), x0, self.alpha)
+        outputs = self.readout(rates[..., : self.n_exc])
+        return outputs, rates
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Lecture's step 1: clip negative parameters to zero and zero masked entries.
+
+        The forward pass already rectifies and masks, so this never changes the effective
+        weights; it keeps the stored parameters identical to them in magnitude.
+        """
+        if self.dale:
+            self.weight.clamp_(min=0.0)
+        self.weight.mul_(self.mask)
+
+    @torch.no_grad()
+    def constraint_violations(self) -> int:
+        """Number of effective weights that break Dale's law, the mask or the no-self rule."""
+        w = self.recurrent_weights()
+        bad = (w * (1 - self.mask) != 0)
+        if self.dale:
+            bad |= (w * self.signs[None, :] < 0)
+            bad |= torch.diag(torch.diagonal(w)) != 0
+        return int(bad.sum().item())

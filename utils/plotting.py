@@ -1,0 +1,104 @@
+"""Consistent figures for the course: one style, labelled axes with units, shared colours.
+
+Chapter-specific figure helpers live here too (appended per chapter), so that notebooks only call
+functions and never paste plotting code they share.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+#: Colours used everywhere: excitatory red, inhibitory blue, unconstrained grey, etc.
+COLORS = {
+    "excitatory": "#c0392b",
+    "inhibitory": "#2166ac",
+    "unconstrained": "#4d4d4d",
+    "constrained": "#c0392b",
+    "target": "#1b9e77",
+    "reference": "#7570b3",
+}
+
+
+def use_style() -> None:
+    """Apply the course's matplotlib style (call once per notebook)."""
+    plt.rcParams.update({
+        "figure.dpi": 100,
+        "savefig.dpi": 150,
+        "figure.figsize": (6.0, 3.6),
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": False,
+        "axes.titlesize": 11,
+        "axes.labelsize": 10,
+        "legend.frameon": False,
+        "font.size": 10,
+    })
+
+
+def _np(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
+    """Running mean over ``window`` points (shorter at the start), for noisy learning curves."""
+    v = np.asarray(values, dtype=float)
+    if window <= 1 or len(v) == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def plot_learning_curves(histories: Mapping[str, "object"], metrics: Sequence[str] = ("loss", "accuracy"),
+                         window: int = 20, colors: Mapping[str, str] | None = None,
+                         log_loss: bool = True, axes=None):
+    """Plot one panel per metric, one line per named :class:`~utils.training.History`.
+
+    Returns the array of axes.
+    """
+    if not histories:
+        raise ValueError("histories must map at least one label to a History")
+    if axes is None:
+        _, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+        axes = axes[0]
+    for ax, metric in zip(axes, metrics):
+        for label, hist in histories.items():
+            color = (colors or {}).get(label)
+            ax.plot(smooth(hist[metric], window), label=label, color=color)
+        ax.set_xlabel("training update")
+        ax.set_ylabel(metric.replace("_", " ") + (f" (running mean of {window})" if window > 1 else ""))
+        if metric == "loss" and log_loss:
+            ax.set_yscale("log")
+    axes[0].legend()
+    plt.tight_layout()
+    return axes
+
+
+def plot_weight_matrix(weights, n_exc: int | None = None, ax=None, title: str = "recurrent weights",
+                       vmax: float | None = None):
+    """Show a signed weight matrix ``W[post, pre]`` in a diverging colour map.
+
+    With ``n_exc`` a line separates excitatory from inhibitory *columns* (presynaptic units).
+    """
+    w = _np(weights)
+    if w.ndim != 2:
+        raise ValueError(f"weights must be 2-D, got shape {w.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.8))
+    vmax = float(np.abs(w).max()) if vmax is None else vmax
+    im = ax.imshow(w, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    if n_exc is not None:
+        ax.axvline(n_exc - 0.5, color="k", lw=0.8)
+        ax.axhline(n_exc - 0.5, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("presynaptic unit j (column)")
+    ax.set_ylabel("postsynaptic unit i (row)")
+    ax.set_title(title)
+    plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="weight $W_{ij}$")
+    return ax

@@ -1,0 +1,50 @@
+"""Seeds, CPU threads and device selection: call :func:`set_seed` at the top of a notebook."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from .validation import check_choice, check_int
+
+__all__ = ["set_seed", "get_device", "set_threads", "DEFAULT_THREADS"]
+
+DEFAULT_THREADS = 2
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python's ``random``, NumPy and PyTorch so that a notebook re-runs identically.
+
+    Also switches PyTorch to deterministic algorithms where it offers them.
+    """
+    seed = check_int("seed", seed, min_value=0, max_value=2**32 - 1)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def set_threads(n: int = DEFAULT_THREADS) -> int:
+    """Limit PyTorch to ``n`` CPU threads (2 matches a laptop and the course's CI). Returns n."""
+    n = check_int("n", n, min_value=1, max_value=max(1, os.cpu_count() or 1) * 4)
+    torch.set_num_threads(n)
+    return n
+
+
+def get_device(prefer: str = "cpu") -> torch.device:
+    """Return the device to train on.
+
+    ``prefer="cpu"`` (the default) always returns the CPU: the course's networks are small and
+    CPU runs are reproducible. ``prefer="auto"`` returns CUDA when available.
+    """
+    check_choice("prefer", prefer, ["cpu", "auto", "cuda"])
+    if prefer == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if prefer == "cuda":
+        raise ValueError("prefer='cuda' but no CUDA device is available; use 'cpu' or 'auto'")
+    return torch.device("cpu")

@@ -1,0 +1,148 @@
+"""Reproducible batches of trials from neurogym tasks.
+
+neurogym's own ``Dataset`` is only reproducible when the environment's private RNG is seeded, and
+its gymnasium wrappers print deprecation warnings. :class:`NeurogymTask` builds the environment
+once, keeps only ``env.unwrapped``, seeds it, and returns trial-aligned batches: every column of
+a batch is one whole trial (shorter trials padded at the end), with the trial's parameters (for
+example its coherence) kept for analysis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .validation import check_int
+
+__all__ = ["TaskBatch", "NeurogymTask", "make_env"]
+
+
+@dataclass
+class TaskBatch:
+    """A batch of whole trials, time-major.
+
+    Attributes:
+        inputs: float tensor (time, batch, n_input).
+        targets: long tensor (time, batch) of correct actions (0 = fixate).
+        valid: bool tensor (time, batch); False on padding after a trial's end.
+        decision: bool tensor (time, batch); True in the decision period.
+        trials: list of dicts, one per trial (e.g. ``{"ground_truth": 1, "coh": 6.4}``).
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    valid: torch.Tensor
+    decision: torch.Tensor
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def trial_values(self, key: str) -> np.ndarray:
+        """Array of ``trial[key]`` over the batch (e.g. ``"coh"`` or ``"ground_truth"``)."""
+        if not self.trials or key not in self.trials[0]:
+            known = sorted(self.trials[0]) if self.trials else []
+            raise ValueError(f"key must be one of the trial fields {known}, got {key!r}")
+        return np.array([tr[key] for tr in self.trials])
+
+    @property
+    def decision_targets(self) -> torch.Tensor:
+        """The correct choice of each trial (target at its first decision step), shape (batch,)."""
+        first = self.decision.float().argmax(dim=0)
+        return self.targets[first, torch.arange(self.targets.shape[1])]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence gymnasium's and neurogym's warnings and log lines while an env is built."""
+    logger = logging.getLogger("gymnasium")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stderr(io.StringIO()):
+            try:
+                yield
+            finally:
+                logger.setLevel(old)
+
+
+def make_env(name: str, **kwargs: Any):
+    """Build neurogym task ``name`` and return its unwrapped environment (no wrapper warnings)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a neurogym task name (str), got {type(name).__name__}")
+    with _quiet():
+        import neurogym as ngym
+        try:
+            env = ngym.make(name, **kwargs)
+        except Exception as err:  # unknown name or bad keyword: say which
+            known = [n for n in ngym.all_envs()] if hasattr(ngym, "all_envs") else []
+            hint = f"; known tasks include {known[:8]}..." if known else ""
+            raise ValueError(f"could not build neurogym task {name!r} with {kwargs}: {err}{hint}") from err
+    return env.unwrapped
+
+
+class NeurogymTask:
+    """A seeded neurogym task that yields :class:`TaskBatch` objects.
+
+    Args:
+        name: neurogym task id, e.g. ``"PerceptualDecisionMaking-v0"``.
+        seed: seed of the environment's private RNG (the same seed gives the same trials).
+        **env_kwargs: passed to the environment (``dt``, ``timing``, ``cohs``, ...).
+
+    Example:
+        >>> task = NeurogymTask("PerceptualDecisionMaking-v0", seed=1, dt=20)
+        >>> batch = task.batch(16)
+    """
+
+    def __init__(self, name: str, seed: int = 0, **env_kwargs: Any) -> None:
+        self.name = name
+        self.seed = check_int("seed", seed, min_value=0)
+        self.env_kwargs = env_kwargs
+        self.env = make_env(name, **env_kwargs)
+        self.env.seed(self.seed)
+        self.n_input = int(self.env.observation_space.shape[0])
+        self.n_output = int(self.env.action_space.n)
+        self.dt = float(self.env.dt)
+
+    def reseed(self, seed: int) -> "NeurogymTask":
+        """Restart the trial sequence from ``seed``; returns self."""
+        self.seed = check_int("seed", seed, min_value=0)
+        self.env.seed(self.seed)
+        return self
+
+    def batch(self, batch_size: int, **trial_kwargs: Any) -> TaskBatch:
+        """Generate ``batch_size`` new trials (optionally with fixed trial parameters)."""
+        batch_size = check_int("batch_size", batch_size, min_value=1)
+        obs, gts, decs, trials = [], [], [], []
+        with _quiet():
+            for _ in range(batch_size):
+                trial = dict(self.env.new_trial(**trial_kwargs))
+                obs.append(np.asarray(self.env.ob, dtype=np.float32))
+                gts.append(np.asarray(self.env.gt, dtype=np.int64).reshape(len(self.env.ob), -1)[:, 0])
+                dec = np.zeros(len(self.env.ob), dtype=bool)
+                if "decision" in getattr(self.env, "start_ind", {}):
+                    dec[self.env.start_ind["decision"]: self.env.end_ind["decision"]] = True
+                decs.append(dec)
+                trials.append({k: (v.item() if isinstance(v, np.generic) else v)
+                               for k, v in trial.items()})
+        T = max(len(o) for o in obs)
+        inputs = np.zeros((T, batch_size, self.n_input), dtype=np.float32)
+        targets = np.zeros((T, batch_size), dtype=np.int64)
+        valid = np.zeros((T, batch_size), dtype=bool)
+        decision = np.zeros((T, batch_size), dtype=bool)
+        for i, (o, g, d) in enumerate(zip(obs, gts, decs)):
+            inputs[: len(o), i] = o
+            targets[: len(g), i] = g
+            valid[: len(o), i] = True
+            decision[: len(d), i] = d
+        return TaskBatch(torch.from_numpy(inputs), torch.from_numpy(targets),
+                         torch.from_numpy(valid), torch.from_numpy(decision), trials)
+
+    def __repr__(self) -> str:
+        return f"NeurogymTask({self.name!r}, seed={self.seed}, {self.env_kwargs})"
+
