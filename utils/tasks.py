@@ -49,6 +49,22 @@ class TaskBatch:
             raise ValueError(f"key must be one of the trial fields {known}, got {key!r}")
         return np.array([tr[key] for tr in self.trials])
 
+    def select(self, index: torch.Tensor) -> "TaskBatch":
+        """Sub-batch of the trials at ``index`` (a long tensor of trial indices).
+
+        With a large pre-generated pool (``pool = task.batch(8192)``), training batches can be
+        drawn as ``pool.select(torch.randint(len(pool), (64,), generator=g))`` at almost no cost.
+        """
+        index = torch.as_tensor(index, dtype=torch.long)
+        n = self.inputs.shape[1]
+        if index.dim() != 1 or (index.numel() and (index.min() < 0 or index.max() >= n)):
+            raise ValueError(f"index must be a 1-D tensor of trial indices in [0, {n}), got {index}")
+        return TaskBatch(self.inputs[:, index], self.targets[:, index], self.valid[:, index],
+                         self.decision[:, index], [self.trials[i] for i in index.tolist()])
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[1])
+
     @property
     def decision_targets(self) -> torch.Tensor:
         """The correct choice of each trial (target at its first decision step), shape (batch,)."""
