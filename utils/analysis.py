@@ -9,9 +9,28 @@ import torch
 from torch import nn
 
 from .tasks import TaskBatch
-from .validation import check_int
+from .validation import check_int, check_real
 
-__all__ = ["choices", "decision_accuracy", "accuracy_by", "evaluate", "Evaluation"]
+__all__ = ["ideal_observer_accuracy", "choices", "decision_accuracy", "accuracy_by", "evaluate", "Evaluation"]
+
+
+def ideal_observer_accuracy(coherence: float, stimulus_ms: float, dt: float,
+                            sigma: float = 1.0) -> float:
+    """Accuracy of an ideal observer that sums the evidence of neurogym's PerceptualDecisionMaking.
+
+    Each step, the two stimulus channels carry ``0.5 +- coh/200`` plus independent Gaussian noise
+    of std ``sigma / sqrt(dt)``. Summing the channel difference over ``n = stimulus_ms / dt``
+    steps gives mean ``n coh / 100`` and std ``sqrt(2 n / dt) sigma``; the observer is right
+    with probability ``Phi(mean / std)`` (0.5 at zero coherence). No network can beat this.
+    """
+    from scipy.stats import norm
+
+    coherence = check_real("coherence", coherence, low=0.0)
+    stimulus_ms = check_real("stimulus_ms", stimulus_ms, low=0.0, low_open=True)
+    dt = check_real("dt", dt, low=0.0, low_open=True)
+    sigma = check_real("sigma", sigma, low=0.0, low_open=True)
+    n = stimulus_ms / dt
+    return float(norm.cdf(n * coherence / 100.0 / (np.sqrt(2.0 * n / dt) * sigma)))
 
 
 def choices(outputs: torch.Tensor, batch: TaskBatch) -> torch.Tensor:

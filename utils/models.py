@@ -27,7 +27,7 @@ from torch import nn
 from .masks import dale_signs, dendritic_block_mask, effective_weights, n_excitatory, sparsity_mask
 from .validation import check_bool, check_int, check_real, check_tensor_shape
 
-__all__ = ["LeakyRNNFunction", "leaky_rnn", "DendriticInput", "RateRNN"]
+__all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "DendriticInput", "RateRNN"]
 
 
 class LeakyRNNFunction(torch.autograd.Function):
@@ -97,6 +97,29 @@ def leaky_rnn(drive: torch.Tensor, weight: torch.Tensor, x0: torch.Tensor | None
         x0 = drive.new_zeros(B, N)
     check_tensor_shape("x0", x0, (B, N))
     return LeakyRNNFunction.apply(drive, weight, x0, alpha)
+
+
+def constrained_step(x: torch.Tensor, weight: torch.Tensor, signs: torch.Tensor,
+                     mask: torch.Tensor, drive: torch.Tensor, alpha: float) -> torch.Tensor:
+    """One Euler step of the E/I network, written plainly (the reference for lab 1).
+
+    ``x_new = (1 - alpha) x + alpha * relu(x) @ W.T + drive`` with the Dale's-law weights
+    ``W = ([weight]_+ * mask * (1 - I)) D`` (see :func:`utils.masks.effective_weights`).
+
+    Args:
+        x: pre-activations, shape (batch, N).
+        weight: free recurrent parameters, shape (N, N).
+        signs: presynaptic signs (+1 / -1), shape (N,).
+        mask: fixed 0/1 sparsity mask, shape (N, N).
+        drive: external drive at this step (already scaled by alpha), shape (batch, N).
+        alpha: dt / tau in (0, 1].
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError("x must be a tensor of shape (batch, units)")
+    check_tensor_shape("drive", drive, tuple(x.shape))
+    alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True)
+    w = effective_weights(weight, signs, mask)
+    return (1.0 - alpha) * x + alpha * torch.relu(x) @ w.t() + drive
 
 
 class DendriticInput(nn.Module):

@@ -102,3 +102,59 @@ def plot_weight_matrix(weights, n_exc: int | None = None, ax=None, title: str = 
     ax.set_title(title)
     plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="weight $W_{ij}$")
     return ax
+
+
+# --- Chapter 1: architecture ---------------------------------------------------------------
+
+def plot_accuracy_by_condition(results: Mapping[str, Mapping[float, float]], xlabel: str = "coherence (%)",
+                               reference: Mapping[float, float] | None = None,
+                               reference_label: str = "ideal observer", chance: float | None = 0.5,
+                               colors: Mapping[str, str] | None = None, ax=None):
+    """Accuracy against a condition (e.g. coherence), one line per network.
+
+    ``results`` maps a label to ``{condition: accuracy}``; ``reference`` adds a dashed bound
+    (such as the ideal observer) and ``chance`` a dotted chance line.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 3.4))
+    for label, acc in results.items():
+        xs = sorted(acc)
+        ax.plot(xs, [acc[x] for x in xs], "o-", label=label, color=(colors or {}).get(label))
+    if reference is not None:
+        xs = sorted(reference)
+        ax.plot(xs, [reference[x] for x in xs], "--", color=COLORS["reference"], label=reference_label)
+    if chance is not None:
+        ax.axhline(chance, color="0.6", ls=":", lw=1, label="chance")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("decision accuracy")
+    ax.set_ylim(0.4, 1.02)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_population_rates(rates, n_exc: int, dt: float, groups=None, ax=None,
+                          title: str = "population activity"):
+    """Mean rate of the excitatory and inhibitory populations over time.
+
+    ``rates`` is (time, batch, N); ``groups`` optionally maps a label to a boolean mask over the
+    batch (e.g. trials of each choice), drawn with solid and dashed lines.
+    """
+    r = _np(rates)
+    if r.ndim != 3:
+        raise ValueError(f"rates must have shape (time, batch, units), got {r.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.4))
+    t = np.arange(r.shape[0]) * dt
+    groups = groups or {"all trials": np.ones(r.shape[1], dtype=bool)}
+    styles = ["-", "--", ":", "-."]
+    for (label, sel), ls in zip(groups.items(), styles):
+        sel = np.asarray(sel, dtype=bool)
+        ax.plot(t, r[:, sel, :n_exc].mean(axis=(1, 2)), ls, color=COLORS["excitatory"],
+                label=f"E, {label}")
+        ax.plot(t, r[:, sel, n_exc:].mean(axis=(1, 2)), ls, color=COLORS["inhibitory"],
+                label=f"I, {label}")
+    ax.set_xlabel("time in trial (ms)")
+    ax.set_ylabel("mean rate (a.u.)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
