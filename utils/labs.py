@@ -35,6 +35,8 @@ __all__ = [
     "SETUP_TEMPLATE",
     "repo_url",
     "setup_source",
+    "colab_url",
+    "lab_link_source",
     "make_lab",
     "strip_solutions",
     "build",
@@ -95,6 +97,33 @@ def repo_url(root: Path = ROOT) -> str:
 def setup_source(root: Path = ROOT) -> str:
     """The setup cell's source for this repository."""
     return SETUP_TEMPLATE.format(repo_url=repo_url(root))
+
+
+def colab_url(relative_path: str, root: Path = ROOT) -> str:
+    """Colab link that opens ``relative_path`` (e.g. ``labs/01_architecture.ipynb``) from GitHub."""
+    url = repo_url(root)
+    match = re.match(r"https?://github\.com/(.+?)/?$", url)
+    if not match:
+        raise ValueError(f"the repository url in _config.yml must be a GitHub URL, got {url!r}")
+    return f"https://colab.research.google.com/github/{match.group(1)}/blob/main/{relative_path}"
+
+
+def lab_link_source(name: str, root: Path = ROOT) -> str:
+    """Markdown of the "open the lab in Colab" cell of the book chapter ``name``."""
+    badge = "https://colab.research.google.com/assets/colab-badge.svg"
+    return (f"[![Open the lab in Colab]({badge})]({colab_url('labs/' + name, root)}) "
+            f"**Lab:** practise this chapter in the lab notebook `labs/{name}` "
+            f"(opens in Google Colab; the solutions are in `solutions/{name}`).")
+
+
+def _set_lab_link(nb: nbformat.NotebookNode, source: str) -> None:
+    for cell in nb.cells:
+        if "lab-link" in cell.metadata.get("tags", []):
+            cell.source = source
+            return
+    cell = nbformat.v4.new_markdown_cell(source)
+    cell.metadata["tags"] = ["lab-link"]
+    nb.cells.insert(1, cell)
 
 
 def _replace_blocks(lines: list[str], begin: str, end: str, stub: str | None, where: str) -> list[str]:
@@ -185,6 +214,8 @@ def _expected(root: Path) -> dict[Path, str]:
         for path in sorted((root / folder).glob("*.ipynb")):
             nb = _read(path)
             _set_setup_cell(nb, setup, str(path.relative_to(root)))
+            if folder == "book" and (root / "solutions" / path.name).exists():
+                _set_lab_link(nb, lab_link_source(path.name, root))
             expected[path] = _dumps(_clean(nb))
             if folder == "solutions":
                 lab = make_lab(nb, str(path.relative_to(root)))
