@@ -1,0 +1,49 @@
+import torch
+
+from utils.checks import ERROR, FAIL, NOT_IMPLEMENTED, PASS, use_or_reference
+from utils.checks import architecture as arch
+
+
+def test_reference_implementations_pass(capsys):
+    for name in ["sign_matrix", "dale_mask", "sparsity_mask", "constrained_step", "dendritic_block_mask"]:
+        check = getattr(arch, f"check_{name}")
+        assert check(getattr(arch, f"reference_{name}")).status == PASS
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_not_implemented_wrong_and_raising_answers_never_raise(capsys):
+    def todo(n, e):
+        raise NotImplementedError("stub")
+
+    assert arch.check_sign_matrix(todo).status == NOT_IMPLEMENTED
+    wrong = arch.check_sign_matrix(lambda n, e: torch.eye(n))
+    assert wrong.status == FAIL and "Hint" in wrong.message
+    assert arch.check_sign_matrix(lambda n, e: 1 / 0).status == ERROR
+    assert arch.check_sign_matrix(42).status == ERROR
+    out = capsys.readouterr().out
+    assert "NOT IMPLEMENTED" in out and "FAIL" in out
+
+
+def test_sparsity_check_catches_wrong_count_and_nondeterminism():
+    assert arch.check_sparsity_mask(lambda n, s, seed: torch.ones(n, n), quiet=True).status == FAIL
+    assert arch.check_sparsity_mask(lambda n, s, seed: (torch.rand(n, n) > s).float(),
+                                    quiet=True).status == FAIL
+
+
+def test_constrained_step_check_catches_missing_rectification():
+    def no_relu(x, weight, signs, mask, drive, alpha):
+        n = weight.shape[0]
+        w = weight * mask * (1 - torch.eye(n)) * signs[None, :]
+        return (1 - alpha) * x + alpha * torch.relu(x) @ w.T + drive
+
+    assert arch.check_constrained_step(no_relu, quiet=True).status == FAIL
+
+
+def test_use_or_reference(capsys):
+    def todo(n, e):
+        raise NotImplementedError
+
+    assert use_or_reference(todo, arch.check_sign_matrix, arch.reference_sign_matrix) is arch.reference_sign_matrix
+    assert "reference implementation" in capsys.readouterr().out
+    mine = lambda n, e: arch.reference_sign_matrix(n, e)  # noqa: E731
+    assert use_or_reference(mine, arch.check_sign_matrix, arch.reference_sign_matrix) is mine

@@ -1,0 +1,57 @@
+"""The notebooks' setup cell, run as Colab would run it: in a fresh virtual environment that
+already has numpy and matplotlib (as Colab does) but not the course, from outside the repository,
+installing the course from a local clone. It must install `utils` and neurogym, must not install
+torch, and must not change numpy's or matplotlib's versions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from utils import labs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def test_setup_cell_installs_course_in_fresh_venv(tmp_path):
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "--quiet", str(ROOT), str(clone)])
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = str(env_dir / "bin" / "python")
+    # what Colab already has (versions different from neurogym's pins where possible)
+    import matplotlib
+    import numpy
+    _run([py, "-m", "pip", "install", "--quiet", f"numpy=={numpy.__version__}",
+          f"matplotlib=={matplotlib.__version__}", "scipy", "tqdm"])
+    before = _run([py, "-m", "pip", "freeze"]).stdout
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    cell = workdir / "setup_cell.py"
+    cell.write_text(labs.setup_source(ROOT))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["LESS_ARTIFICIAL_SOURCE"] = str(clone)
+    out = _run([py, str(cell)], cwd=workdir, env=env).stdout
+    assert "course package" in out
+    after = _run([py, "-m", "pip", "freeze"]).stdout
+    pins = lambda text, name: [l for l in text.splitlines() if l.lower().startswith(name + "==")]  # noqa: E731
+    assert pins(before, "numpy") == pins(after, "numpy"), "the setup cell changed numpy"
+    assert pins(before, "matplotlib") == pins(after, "matplotlib"), "the setup cell changed matplotlib"
+    assert not pins(after, "torch"), "the setup cell must never install torch"
+    check = ("import utils, neurogym, utils.validation; "
+             "assert utils.__course__ == 'less-artificial'; "
+             "import neurogym as ngym; env = ngym.make('PerceptualDecisionMaking-v0'); print('ok')")
+    assert _run([py, "-c", check], cwd=workdir, env=env).stdout.strip().endswith("ok")
+    # a second run finds everything in place and installs nothing
+    again = _run([py, str(cell)], cwd=workdir, env=env).stdout
+    assert "course package" in again
+    assert _run([py, "-m", "pip", "freeze"]).stdout == after
