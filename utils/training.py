@@ -90,7 +90,8 @@ def classification_loss(model: nn.Module, batch: TaskBatch, decision_weight: flo
 
 def train(model: nn.Module, batch_fn: Callable[[], Any], n_steps: int, *,
           loss_fn: LossFn = classification_loss, lr: float = 1e-2,
-          optimizer: torch.optim.Optimizer | None = None, clip_grad: float | None = None,
+          optimizer: torch.optim.Optimizer | None = None, final_lr: float | None = None,
+          clip_grad: float | None = None,
           after_step: Callable[[nn.Module, int], Any] | None = None,
           history: History | None = None, progress: bool = True, desc: str = "training",
           log_every: int = 10) -> History:
@@ -103,6 +104,8 @@ def train(model: nn.Module, batch_fn: Callable[[], Any], n_steps: int, *,
         loss_fn: returns ``(loss, metrics)``; ``metrics`` is a dict of floats to record.
         lr: learning rate of the default Adam optimiser (ignored if ``optimizer`` is given).
         optimizer: a ready optimiser over ``model``'s parameters.
+        final_lr: if given, the learning rate decays exponentially from its initial value to
+            ``final_lr`` over the ``n_steps`` updates (as in seed 000's training schedule).
         clip_grad: if given, the global gradient norm is clipped to this value before each step
             (a bound on synaptic change, seed 000 section 1.4).
         after_step: ``after_step(model, step)`` runs after every update, e.g. to record that a
@@ -120,6 +123,12 @@ def train(model: nn.Module, batch_fn: Callable[[], Any], n_steps: int, *,
     if optimizer is None:
         lr = check_real("lr", lr, low=0.0, low_open=True)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = None
+    if final_lr is not None:
+        final_lr = check_real("final_lr", final_lr, low=0.0, low_open=True)
+        start_lr = optimizer.param_groups[0]["lr"]
+        gamma = (final_lr / start_lr) ** (1.0 / n_steps)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
     if clip_grad is not None:
         clip_grad = check_real("clip_grad", clip_grad, low=0.0, low_open=True)
     log_every = check_int("log_every", log_every, min_value=1)
@@ -136,6 +145,8 @@ def train(model: nn.Module, batch_fn: Callable[[], Any], n_steps: int, *,
         if clip_grad is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         if hasattr(model, "constrain_"):
             model.constrain_()
         if after_step is not None:
