@@ -31,7 +31,7 @@ def test_constrained_step_matches_model_loop():
     drive = model.alpha * model.input_drive(u)
     x = torch.zeros(5, 12)
     for t in range(7):
-        x = constrained_step(x, model.weight, model.signs, model.mask, drive[t], model.alpha)
+        x = constrained_step(x, model.weight_scale * model.weight, model.signs, model.mask, drive[t], model.alpha)
     assert torch.allclose(torch.relu(x), rates[-1], atol=1e-5)
 
 
@@ -105,3 +105,15 @@ def test_dendritic_input_mask_keeps_off_block_zero_and_rnn_runs():
     model = RateRNN(3, 4, 2, n_branches=2)
     out, rates = model(torch.randn(6, 2, 3))
     assert out.shape == (6, 2, 2) and rates.shape == (6, 2, 4)
+
+
+def test_clipped_synapse_still_receives_gradient():
+    # projected gradient descent: a parameter clipped to exactly zero can grow back
+    torch.manual_seed(6)
+    model = RateRNN(2, 6, 1, dale=True)
+    with torch.no_grad():
+        model.weight[0, 1] = 0.0
+    out, _ = model(torch.rand(10, 4, 2) + 0.5)
+    out.sum().backward()
+    assert model.weight.grad[0, 1] != 0
+    assert model.recurrent_weights()[0, 1] == 0

@@ -168,7 +168,8 @@ class RateRNN(nn.Module):
         mask: optional fixed 0/1 recurrent mask of shape (n_hidden, n_hidden).
         n_branches: if given, inputs reach each unit through a two-layer dendritic stage
             (:class:`DendriticInput`) instead of a single linear map.
-        rho: spectral radius of the initial recurrent weights.
+        rho: spectral radius of the initial recurrent weights (set by the fixed factor
+            ``weight_scale``; the trainable ``weight`` stays of order one).
         seed: seed of the sparsity mask.
 
     ``forward(u)`` takes inputs of shape (time, batch, n_input) and returns
@@ -212,7 +213,14 @@ class RateRNN(nn.Module):
         else:
             self.input_layer = DendriticInput(self.n_input, n, n_branches)
         self.bias = nn.Parameter(torch.zeros(n))
-        self.weight = nn.Parameter(self._initial_weights(rho))
+        raw = self._initial_weights()
+        radius = torch.linalg.eigvals(self._effective(raw)).abs().max().item()
+        # The trainable parameters stay of order one and a fixed factor sets the spectral radius,
+        # so Adam's steps (about lr per parameter, whatever the gradient's size) are small
+        # relative changes of every weight; without it an E/I network with its small initial
+        # weights changes by tens of percent per update and its excitatory loop runs away.
+        self.register_buffer("weight_scale", torch.tensor(rho / max(radius, 1e-8)))
+        self.weight = nn.Parameter(raw)
         self.readout = nn.Linear(self.n_exc, self.n_output)
 
     @property
@@ -220,29 +228,39 @@ class RateRNN(nn.Module):
         """Euler factor ``dt / tau``."""
         return self.dt / self.tau
 
-    def _initial_weights(self, rho: float) -> torch.Tensor:
+    def _initial_weights(self) -> torch.Tensor:
         n = self.n_hidden
         if self.dale:
             # Non-negative magnitudes; inhibitory columns scaled so that E and I inputs balance
-            # on average (as in Song, Yang & Wang 2016), then scaled to spectral radius rho.
+            # on average (as in Song, Yang & Wang 2016).
             w = torch.empty(n, n).exponential_(1.0)
             n_inh = n - self.n_exc
             w[:, self.n_exc:] *= self.n_exc / n_inh
         else:
             w = torch.randn(n, n)
-        w = w * self.mask
-        eff = self._effective(w)
-        radius = torch.linalg.eigvals(eff).abs().max().item()
-        return w * (rho / max(radius, 1e-8))
+        return w * self.mask
 
     def _effective(self, w: torch.Tensor) -> torch.Tensor:
         if self.dale:
-            return effective_weights(w, self.signs, self.mask)
+            # Rectify in value, but let the gradient through unchanged ("straight-through"), so a
+            # synapse that was clipped to zero can grow back: together with constrain_() after
+            # each step this is projected gradient descent, the lecture's "rectify after every
+            # learning step", while the weights used in the forward pass obey Dale's law exactly
+            # even if constrain_() is never called. (A plain relu would give zero gradient at
+            # zero and silence every clipped synapse for good.)
+            w_pos = w + (torch.relu(w) - w).detach()
+            no_self = 1.0 - torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
+            return w_pos * no_self * self.mask * self.signs[None, :]
         return w * self.mask
 
     def recurrent_weights(self) -> torch.Tensor:
-        """Effective recurrent weights ``W[post, pre]`` used in the dynamics."""
-        return self._effective(self.weight)
+        """Effective recurrent weights ``W[post, pre]`` used in the dynamics.
+
+        ``W = weight_scale * ([weight]_+ * mask * (1 - I)) D`` with Dale's law, else
+        ``weight_scale * weight * mask``; ``weight_scale`` is fixed at construction so that the
+        initial spectral radius is ``rho``.
+        """
+        return self._effective(self.weight) * self.weight_scale
 
     def input_drive(self, u: torch.Tensor) -> torch.Tensor:
         """``W_in u + b`` for every time step, shape (time, batch, n_hidden)."""
