@@ -209,3 +209,63 @@ def test_latents_exact_and_projection():
         latents(net, sim["x"], method="pca")
     with pytest.raises(ValueError, match="x must"):
         latents(net, sim["x"][..., :10])
+
+
+def test_output_and_chunked_evaluation_match_forward():
+    net = LowRankRNN(40, 1, seed=2)
+    batch = decision_batch(37, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        z, _ = net(batch["inputs"])
+        assert torch.allclose(net.output(batch["inputs"]), z)
+    whole = evaluate_lowrank(net, batch, chunk=1000)
+    assert evaluate_lowrank(net, batch, chunk=5) == pytest.approx(whole)
+    assert whole["loss"] == pytest.approx(lowrank_loss(z, batch["targets"]).item())
+
+
+# --- the lab's self-checks ---------------------------------------------------------------------
+
+def test_lab_checks_pass_the_references_and_catch_mistakes():
+    from utils.checks import ERROR, FAIL, NOT_IMPLEMENTED, PASS
+    from utils.checks import lowrank as lab
+
+    for name in ["decision_batch", "lowrank_forward", "resample_connectivity", "mean_gain"]:
+        assert getattr(lab, f"check_{name}")(getattr(lab, f"reference_{name}"), quiet=True).status == PASS
+
+    def no_generator(batch_size, generator=None):
+        return lab.reference_decision_batch(batch_size)  # ignores the seed
+
+    def late_stimulus(batch_size, generator=None):
+        b = lab.reference_decision_batch(batch_size, generator)
+        b["inputs"][5, :, 0] -= b["strengths"]  # stimulus starts at t = 6
+        return b
+
+    assert lab.check_decision_batch(no_generator, quiet=True).status == FAIL
+    assert lab.check_decision_batch(late_stimulus, quiet=True).status == FAIL
+
+    def dense_but_wrong_order(u, m, n, I, w, alpha):  # records x before the update
+        z, x = lab.reference_lowrank_forward(u, m, n, I, w, alpha)
+        return torch.cat([torch.zeros_like(z[:1]), z[:-1]]), torch.cat([torch.zeros_like(x[:1]), x[:-1]])
+
+    assert lab.check_lowrank_forward(dense_but_wrong_order, quiet=True).status == FAIL
+
+    def bootstrap(C, n_units, generator=None):
+        C = torch.as_tensor(C)
+        return C[torch.randint(len(C), (n_units,), generator=generator)]
+
+    def independent(C, n_units, generator=None):  # ignores the correlations
+        C = torch.as_tensor(C, dtype=torch.float64)
+        return (C.mean(0) + C.std(0) * torch.randn(n_units, C.shape[1], generator=generator,
+                                                   dtype=torch.float64)).float()
+
+    assert lab.check_resample_connectivity(bootstrap, quiet=True).status == FAIL
+    assert lab.check_resample_connectivity(independent, quiet=True).status == FAIL
+
+    sheet_prefactor = lambda d: lab.reference_mean_gain(d) * np.sqrt(2 * np.pi) / (2 * np.pi)  # noqa: E731
+    result = lab.check_mean_gain(sheet_prefactor, quiet=True)
+    assert result.status == FAIL and "1/sqrt(2 pi)" in result.message
+
+    def todo(*args, **kwargs):
+        raise NotImplementedError
+
+    assert lab.check_mean_gain(todo, quiet=True).status == NOT_IMPLEMENTED
+    assert lab.check_lowrank_forward(lambda *a: 1 / 0, quiet=True).status == ERROR

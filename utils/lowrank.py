@@ -320,6 +320,12 @@ class LowRankRNN(nn.Module):
         z = rs @ self.w / self.n_units
         return {"z": z, "x": x, "r": rs, "K": ks, "v": v}
 
+    def output(self, u: torch.Tensor) -> torch.Tensor:
+        """Only the readout ``z`` (T, B): skips building the (T, B, N) states of :meth:`forward`."""
+        v = self.filtered_input(u)
+        rs, _ = LowRankFunction.apply(v @ self.I.t(), self.m, self.n, self.alpha)
+        return rs @ self.w / self.n_units
+
     def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.filtered_input(u)
         drive = v @ self.I.t()
@@ -372,13 +378,24 @@ def sign_accuracy(z: torch.Tensor, targets: torch.Tensor, loss_steps: int = 15) 
 
 
 @torch.no_grad()
-def evaluate_lowrank(model: nn.Module, batch: dict[str, torch.Tensor], loss_steps: int = 15
-                     ) -> dict[str, float]:
-    """Loss and sign accuracy of ``model`` on ``batch`` (no gradients): ``{"loss", "accuracy"}``."""
+def evaluate_lowrank(model: nn.Module, batch: dict[str, torch.Tensor], loss_steps: int = 15,
+                     chunk: int = 250) -> dict[str, float]:
+    """Loss and sign accuracy of ``model`` on ``batch`` (no gradients): ``{"loss", "accuracy"}``.
+
+    Trials are run ``chunk`` at a time on one thread, so that large held-out sets of large
+    networks need little memory.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _check_batch(batch)
-    z, _ = model(batch["inputs"])
+    chunk = check_int("chunk", chunk, min_value=1)
+    model.eval()
+    parts = []
+    with _one_thread():
+        for start in range(0, batch["inputs"].shape[1], chunk):
+            u = batch["inputs"][:, start:start + chunk]
+            parts.append(model.output(u) if isinstance(model, LowRankRNN) else model(u)[0])
+    z = torch.cat(parts, dim=1)
     return {"loss": lowrank_loss(z, batch["targets"], loss_steps).item(),
             "accuracy": sign_accuracy(z, batch["targets"], loss_steps)}
 
