@@ -90,3 +90,15 @@ def test_fixed_points_bistable_monostable_and_line_attractor():
         kappa_velocity(0.0, 0.0, {"sigma_m": 1.0, "sigma_I": 1.0})
     with pytest.raises(ValueError, match="u must"):
         simulate_rank1(np.zeros((2, 3, 4)), PAPER_RANK1)
+
+
+def test_delta_with_raw_input_differs_only_transiently():
+    u = np.zeros(75)
+    u[5:46] = 0.256
+    sim_v = simulate_rank1(u, PAPER_RANK1)
+    sim_u = simulate_rank1(u, PAPER_RANK1, delta_input="u")
+    assert not np.allclose(sim_v["kappa"], sim_u["kappa"])
+    assert np.sign(sim_v["z"][-1, 0]) == np.sign(sim_u["z"][-1, 0]) == 1
+    assert abs(sim_v["kappa"][-1, 0] - sim_u["kappa"][-1, 0]) < 0.05  # same fixed point at the end
+    with pytest.raises(ValueError, match="delta_input"):
+        simulate_rank1(u, PAPER_RANK1, delta_input="x")

@@ -162,27 +162,29 @@ def _stat(stats: Mapping[str, float], key: str) -> float:
 
 
 def kappa_velocity(kappa: Any, v: Any, stats: Mapping[str, float], *,
-                   gain: Callable[[Any], Any] | None = None) -> Any:
+                   gain: Callable[[Any], Any] | None = None, v_delta: Any = None) -> Any:
     """``d kappa / dt`` of the reduced circuit, in units of 1/tau:
     ``-kappa + <Phi'>(Delta) (sigma_mn kappa + sigma_nI v)``. Broadcasts over arrays.
 
-    ``gain`` replaces :func:`mean_gain` (e.g. a student's version, or ``lambda d: 1.0`` for the
-    linear circuit).
+    ``gain`` replaces :func:`mean_gain` (e.g. a student's version, or ``numpy.ones_like`` for
+    the linear circuit). ``v_delta``, if given, is the input used inside ``Delta`` instead of
+    ``v`` (the sheet writes the raw input ``u`` there).
     """
     if not isinstance(stats, Mapping):
         raise TypeError(f"stats must be a dict of covariances, got {type(stats).__name__}")
     gain = mean_gain if gain is None else gain
     kappa = np.asarray(kappa, dtype=float)
     v = np.asarray(v, dtype=float)
-    delta = np.sqrt((_stat(stats, "sigma_m") * kappa) ** 2 + (_stat(stats, "sigma_I") * v) ** 2)
+    v_d = v if v_delta is None else np.asarray(v_delta, dtype=float)
+    delta = np.sqrt((_stat(stats, "sigma_m") * kappa) ** 2 + (_stat(stats, "sigma_I") * v_d) ** 2)
     g = np.asarray(gain(delta), dtype=float)
     out = -kappa + g * (_stat(stats, "sigma_mn") * kappa + _stat(stats, "sigma_nI") * v)
     return float(out) if out.ndim == 0 else out
 
 
 def simulate_rank1(u: Any, stats: Mapping[str, float], *, tau: float = 100.0, dt: float = 20.0,
-                   kappa0: float = 0.0, gain: Callable[[Any], Any] | None = None
-                   ) -> dict[str, np.ndarray]:
+                   kappa0: float = 0.0, gain: Callable[[Any], Any] | None = None,
+                   delta_input: str = "v") -> dict[str, np.ndarray]:
     """Simulate the reduced circuit with the network's Euler scheme.
 
     ``v_{t+1} = v_t + a (u_t - v_t)``, ``kappa_{t+1} = kappa_t + a * kappa_velocity(kappa_t, v_t)``
@@ -192,6 +194,9 @@ def simulate_rank1(u: Any, stats: Mapping[str, float], *, tau: float = 100.0, dt
     Args:
         u: inputs, shape (T,), (T, B) or (T, B, 1) (numpy or torch).
         stats: covariances, from :func:`rank1_statistics` or :data:`PAPER_RANK1`.
+        delta_input: which input enters ``Delta``: ``"v"`` (the filtered input, the state's
+            actual coordinate along ``I``; default) or ``"u"`` (the raw input, as the sheet
+            writes it).
 
     Returns:
         dict with ``kappa``, ``v`` and the readout ``z = <Phi'>(Delta)(sigma_mw kappa +
@@ -211,6 +216,7 @@ def simulate_rank1(u: Any, stats: Mapping[str, float], *, tau: float = 100.0, dt
     if dt > tau:
         raise ValueError(f"dt must satisfy 0 < dt <= tau, got dt={dt:g} > tau={tau:g}")
     kappa0 = check_real("kappa0", kappa0)
+    check_choice("delta_input", delta_input, ["v", "u"])
     a = dt / tau
     gain = mean_gain if gain is None else gain
     T, B = u.shape
@@ -220,10 +226,12 @@ def simulate_rank1(u: Any, stats: Mapping[str, float], *, tau: float = 100.0, dt
     s_m, s_I = _stat(stats, "sigma_m"), _stat(stats, "sigma_I")
     s_mw, s_Iw = _stat(stats, "sigma_mw"), stats.get("sigma_Iw", 0.0)
     for t in range(T):
-        kappa = kappa + a * np.asarray(kappa_velocity(kappa, v, stats, gain=gain))
+        v_delta = v if delta_input == "v" else u[t]  # "u": the input presented at this step
+        kappa = kappa + a * np.asarray(kappa_velocity(kappa, v, stats, gain=gain, v_delta=v_delta))
         v = v + a * (u[t] - v)
         ks[t], vs[t] = kappa, v
-        g = np.asarray(gain(np.sqrt((s_m * kappa) ** 2 + (s_I * v) ** 2)), dtype=float)
+        v_delta = v if delta_input == "v" else u[t]
+        g = np.asarray(gain(np.sqrt((s_m * kappa) ** 2 + (s_I * v_delta) ** 2)), dtype=float)
         zs[t] = g * (s_mw * kappa + s_Iw * v)
     return {"kappa": ks, "v": vs, "z": zs}
 
