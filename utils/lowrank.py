@@ -195,10 +195,9 @@ class LowRankFunction(torch.autograd.Function):
         a_kappa = drive.new_zeros(B, R)
         with _one_thread():
             for t in range(T):
-                k = torch.add(a_kappa, k, alpha=1.0 - alpha)
-                ks[t] = k
-                torch.tanh(torch.addmm(drive[t], k, m_t), out=rs[t])
-                a_kappa = rs[t] @ n_scaled
+                k = torch.add(a_kappa, k, alpha=1.0 - alpha, out=ks[t])
+                r = torch.tanh(torch.addmm(drive[t], k, m_t), out=rs[t])
+                a_kappa = torch.mm(r, n_scaled)
         ctx.save_for_backward(m, n, rs, ks)
         ctx.alpha = alpha
         return rs, ks
@@ -222,9 +221,7 @@ class LowRankFunction(torch.autograd.Function):
             for t in range(T - 1, -1, -1):
                 gr = torch.addmm(grad_rs[t], gk_next, n_t)
                 gx = torch.mul(gr, dphi[t], out=gxs[t])
-                gk = torch.addmm(grad_ks[t], gx, m).add_(gk_next, alpha=1.0 - alpha)
-                gks[t] = gk
-                gk_next = gk
+                gk_next = torch.addmm(grad_ks[t], gx, m, out=gks[t]).add_(gk_next, alpha=1.0 - alpha)
         grad_drive = gxs if ctx.needs_input_grad[0] else None
         grad_m = grad_n = None
         if ctx.needs_input_grad[1]:
