@@ -159,7 +159,7 @@ def _submissions(subs: Path, out: Path) -> dict[str, tuple[nbformat.NotebookNode
     }
 
 
-WELL_BEHAVED = ["solution.ipynb", "untouched_lab.ipynb", "half_done.ipynb", "wrong_block_mask.ipynb"]
+WELL_BEHAVED = ["solution.ipynb", "half_done.ipynb", "wrong_block_mask.ipynb"]
 
 
 def _read_csv(path: Path) -> list[list[str]]:
@@ -289,17 +289,36 @@ def test_reproducible_and_undisturbed_by_neighbours(graded):
     assert not (graded["out2"] / "warnings.txt").exists()
 
 
-def test_cli_writes_the_same_gradebook(graded, tmp_path, capsys):
-    # the command line on a one-submission folder: same row as in the big run
-    subs = tmp_path / "one"
+def test_cli(tmp_path, capsys):
+    # the command line, on a folder whose only "notebook" is unreadable (no kernel needed)
+    subs = tmp_path / "subs"
     subs.mkdir()
-    (subs / "wrong_block_mask.ipynb").write_bytes(graded["originals"]["wrong_block_mask.ipynb"])
-    assert grading.main([LAB, str(subs), "--out", str(tmp_path / "g"), "--cell-timeout", "60",
-                         "--jobs", "1"]) == 0
+    (subs / "junk.ipynb").write_text("not a notebook")
+    (subs / "notes.txt").write_text("not a submission")
+    assert grading.main([LAB, str(subs), "--out", str(tmp_path / "g"), "--jobs", "1"]) == 0
     rows = _read_csv(tmp_path / "g" / "gradebook.csv")
-    big = {r[0]: r for r in _read_csv(graded["out"] / "gradebook.csv")}
-    assert rows == [big["submission"], big["wrong_block_mask.ipynb"]]
+    assert rows == [["submission"] + [e.column for e in EXERCISES] + [f"total ({FULL:g})"],
+                    ["junk.ipynb"] + ["0"] * (len(EXERCISES) + 1)]
+    assert "not a readable notebook" in (tmp_path / "g" / "feedback" / "junk.md").read_text()
     assert "wrote" in capsys.readouterr().out
+    assert grading.main([LAB, str(subs)]) == 0  # default output folder: next to the submissions
+    assert (tmp_path / "subs_grades" / "gradebook.csv").is_file()
+
+
+def test_outputs_replace_links_instead_of_following_them(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    (out / "feedback").mkdir(parents=True)
+    (out / "gradebook.csv").symlink_to(victim)
+    (out / "feedback" / "a.md").symlink_to(victim)
+    report = grading.GradingReport(LAB, EXERCISES, [grading.SubmissionResult(
+        "a.ipynb", [grading.ExerciseResult(e.exercise, e.points, e.points, grading.PASS)
+                    for e in EXERCISES])], [], 0.0)
+    grading.write_outputs(report, out)
+    assert victim.read_text() == "precious"
+    assert not (out / "gradebook.csv").is_symlink() and not (out / "feedback" / "a.md").is_symlink()
+    assert _read_csv(out / "gradebook.csv")[1][-1] == f"{FULL:g}"
 
 
 # --- declarations and the lab --------------------------------------------------------------------

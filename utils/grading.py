@@ -884,7 +884,13 @@ def grade_folder(lab: str, submissions: str | Path, out: str | Path | None = Non
             except OSError as err:
                 warnings.append(f"could not restore {path.name}: {err}")
     report = GradingReport(solution.stem, exercises, results, warnings, time.monotonic() - t0)
-    report.out = write_outputs(report, out_dir)
+    try:
+        report.out = write_outputs(report, out_dir)
+    except OSError as err:  # e.g. a submission made the folder unwritable: keep the results anyway
+        fallback = Path(tempfile.mkdtemp(prefix=f"{folder.name}_grades_"))
+        report.warnings.append(f"could not write to {out_dir} ({err}); results are in {fallback}")
+        report.out = write_outputs(report, fallback)
+        out_dir = fallback
     if progress:
         for w in warnings:
             progress("warning: " + w)
@@ -940,6 +946,10 @@ def write_outputs(report: GradingReport, out: str | Path) -> Path:
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         out.unlink()  # put there during the run (only the link or file goes, not its target)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chmod(out, 0o755)  # in case a submission changed the permissions
+    except OSError:
+        pass
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(gradebook_rows(report))
     _atomic_write(out / "gradebook.csv", buffer.getvalue())
