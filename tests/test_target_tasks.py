@@ -36,3 +36,10 @@ def test_teacher_task():
     assert xt.shape == (1000, 6)
     with pytest.raises(ValueError, match="gain"):
         TeacherRegressionTask(gain=-1.0)
+
+
+def test_teacher_task_noise_floor():
+    task = TeacherRegressionTask(6, 4, 2, noise_std=0.5, seed=0)
+    x, y = task.test_set()
+    resid = (y - task.teacher(x)).pow(2).mean().item()
+    assert resid == pytest.approx(0.25, rel=0.15)

@@ -116,15 +116,18 @@ class TeacherRegressionTask:
     Args:
         n_input, n_hidden, n_output: sizes of the teacher.
         gain: scale of the teacher's first-layer weights (larger = more nonlinear).
+        noise_std: standard deviation of Gaussian noise added to every target (training and
+            test), so that the best possible test MSE is ``noise_std**2``.
         seed: seed of the teacher and of the samples.
     """
 
     def __init__(self, n_input: int = 30, n_hidden: int = 20, n_output: int = 10,
-                 gain: float = 1.5, seed: int = 0) -> None:
+                 gain: float = 1.5, noise_std: float = 0.0, seed: int = 0) -> None:
         self.n_input = check_int("n_input", n_input, min_value=1)
         self.n_hidden = check_int("n_hidden", n_hidden, min_value=1)
         self.n_output = check_int("n_output", n_output, min_value=1)
         self.gain = check_real("gain", gain, low=0.0, low_open=True)
+        self.noise_std = check_real("noise_std", noise_std, low=0.0)
         self.seed = check_int("seed", seed, min_value=0)
         gen = torch.Generator().manual_seed(self.seed)
         self.w1 = self.gain * torch.randn(self.n_hidden, self.n_input, generator=gen) / math.sqrt(self.n_input)
@@ -132,7 +135,8 @@ class TeacherRegressionTask:
         self._gen = torch.Generator().manual_seed(self.seed + 1)
         test_gen = torch.Generator().manual_seed(self.seed + 2)
         x = torch.randn(1000, self.n_input, generator=test_gen)
-        self._test = (x, self.teacher(x))
+        y = self.teacher(x) + self.noise_std * torch.randn(1000, self.n_output, generator=test_gen)
+        self._test = (x, y)
 
     def teacher(self, x: torch.Tensor) -> torch.Tensor:
         """The teacher's output for inputs ``x`` of shape (batch, n_input)."""
@@ -142,7 +146,8 @@ class TeacherRegressionTask:
         """A fresh training batch ``(x, y)`` of shapes (batch, n_input) and (batch, n_output)."""
         batch_size = check_int("batch_size", batch_size, min_value=1)
         x = torch.randn(batch_size, self.n_input, generator=self._gen)
-        return x, self.teacher(x)
+        noise = self.noise_std * torch.randn(batch_size, self.n_output, generator=self._gen)
+        return x, self.teacher(x) + noise
 
     def test_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fixed held-out set of 1000 samples ``(x, y)``."""
