@@ -10,8 +10,16 @@ Modules, one per concern:
 - :mod:`utils.training`  -- training loop with progress bar and history
 - :mod:`utils.analysis`  -- accuracy, per-condition accuracy and other measurements
 - :mod:`utils.plotting`  -- consistent figures
-- :mod:`utils.checks`    -- self-checks used in the labs
+- :mod:`utils.penalties` -- cost-function penalties (L1 weights, L2 rates, wiring cost), clipping
+- :mod:`utils.spatial`   -- units on a grid: distances, communicability, modularity
+- :mod:`utils.learning_rules` -- feedback alignment, RFLO, BPTT comparison
+- :mod:`utils.target_tasks` -- target-following tasks for the learning-rule chapter
+- :mod:`utils.lowrank`   -- low-rank RNNs, their tasks, Gaussian fit and resampling
+- :mod:`utils.meanfield` -- mean-field reduction of rank-one networks, fixed points
+- :mod:`utils.effective_circuit` -- latent (effective) circuits of rank-R networks
+- :mod:`utils.checks`    -- self-checks used in the labs (one module per chapter)
 - :mod:`utils.labs`      -- generate student labs from the solution notebooks
+- :mod:`utils.grading`   -- grade a folder of handed-in labs against the solutions
 
 This file imports nothing heavy, so ``import utils`` works before torch is installed.
 """
