@@ -92,3 +92,16 @@ def test_plots_run():
     with pytest.raises(ValueError, match="positions"):
         S.plot_grid_network(w, p[:5])
     plt.close("all")
+
+
+def test_clustering_at_fixed_density():
+    rng = np.random.default_rng(1)
+    w = rng.uniform(0, 1, (40, 40))
+    c = S.clustering_coefficient(torch.tensor(w), density=0.2)
+    assert 0.1 < c < 0.3  # a random graph: about the density
+    # a grid with weights falling with distance: its strongest edges form triangles
+    p = S.grid_positions((4, 4, 4))
+    local = torch.exp(-2.0 * S.distance_matrix(p))
+    assert S.clustering_coefficient(local, density=0.1) > 0.15
+    with pytest.raises(ValueError, match="density"):
+        S.clustering_coefficient(torch.tensor(w), density=0.0)

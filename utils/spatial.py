@@ -222,21 +222,38 @@ def modularity(weights, refine: bool = True) -> tuple[float, np.ndarray]:
     return q, labels
 
 
-def clustering_coefficient(weights) -> float:
-    """Mean weighted clustering coefficient (Onnela et al. 2005) of the undirected graph.
+def clustering_coefficient(weights, density: float | None = None) -> float:
+    """Mean clustering coefficient of the undirected graph of ``weights``.
 
-    With ``w_hat = A / max(A)``, unit ``i`` has
-    ``C_i = sum_jk (w_hat_ij w_hat_jk w_hat_ki)^{1/3} / (k_i (k_i - 1))``, where ``k_i`` counts its
-    non-zero connections: the geometric-mean intensity of the triangles around ``i``. Units with
-    fewer than two neighbours count as 0.
+    Args:
+        weights: a weight matrix (N, N); the graph has edge weights ``(|W| + |W|^T) / 2``.
+        density: if given, keep only the strongest ``density`` fraction of the ``N(N-1)/2``
+            possible edges, as unweighted edges, and return the ordinary (binary) clustering
+            coefficient: the probability that two neighbours of a unit are neighbours too. A
+            fixed density compares networks of different sparsity fairly (a random graph gives
+            about ``density``). If None, the weighted coefficient of Onnela et al. (2005):
+            with ``w_hat = A / max(A)``, ``C_i = sum_jk (w_hat_ij w_hat_jk w_hat_ki)^{1/3} /
+            (k_i (k_i - 1))``, ``k_i`` the number of non-zero connections of unit ``i``.
+
+    Units with fewer than two neighbours count as 0.
     """
     a = symmetric_strength(weights)
     top = a.max()
     if top <= 0:
         raise ValueError("weights are all zero: clustering is undefined")
-    c = np.cbrt(a / top)
+    if density is not None:
+        density = check_real("density", density, low=0.0, high=1.0, low_open=True)
+        n = len(a)
+        iu = np.triu_indices(n, k=1)
+        n_keep = max(1, int(round(density * len(iu[0]))))
+        order = np.argsort(a[iu], kind="stable")[::-1][:n_keep]
+        c = np.zeros_like(a)
+        c[iu[0][order], iu[1][order]] = 1.0
+        c = c + c.T
+    else:
+        c = np.cbrt(a / top)
     tri = np.diagonal(c @ c @ c)
-    deg = (a > 0).sum(axis=1)
+    deg = ((c if density is not None else a) > 0).sum(axis=1)
     denom = deg * (deg - 1)
     return float(np.mean(np.where(denom > 0, tri / np.maximum(denom, 1), 0.0)))
 
