@@ -5,7 +5,14 @@ nbval waits at most 5 seconds for a cell's output messages after the cell has fi
 longer, and nbval then fails a cell that ran correctly. Give it a minute.
 """
 
+import os
+
 import nbval.plugin as _nbval
+
+# Every notebook kernel and worker inherits this: BLAS thread pools on one thread each, so that
+# two notebooks tested side by side (-n 2) do not fight over the two cores (see utils.seeding).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 _original_init = _nbval.IPyNbCell.__init__
 
