@@ -263,8 +263,13 @@ def _encode(value, depth=0):
             raise TypeError(f"the tensor is too large ({t.numel()} elements)")
         if t.is_complex():
             raise TypeError("complex tensors are not supported")
-        return {"__t": "tensor", "dtype": str(t.dtype).replace("torch.", ""),
-                "shape": list(t.shape), "v": [_encode(x) for x in t.reshape(-1).tolist()]}
+        out = {"__t": "tensor", "dtype": str(t.dtype).replace("torch.", ""),
+               "shape": list(t.shape), "v": [_encode(x) for x in t.reshape(-1).tolist()]}
+        if value.requires_grad:  # differentiable values stay so (a check may test for it)
+            out["rg"] = True
+            if value.is_leaf and value.grad is not None:
+                out["grad"] = _encode(value.grad, depth + 1)
+        return out
     if kind == "numpy" and hasattr(value, "dtype"):
         import numpy as _np
         a = _np.asarray(value)
@@ -311,8 +316,31 @@ def _decode(obj, depth=0):
         if tag == "ndarray":
             return _np.asarray(flat, dtype=dtype if dtype != "bfloat16" else "float32").reshape(shape)
         import torch as _torch
-        return _torch.tensor(flat, dtype=getattr(_torch, dtype)).reshape(shape)
+        t = _torch.tensor(flat, dtype=getattr(_torch, dtype)).reshape(shape).clone()
+        if obj.get("rg") is True and t.is_floating_point():
+            t.requires_grad_(True)
+            if "grad" in obj:
+                g = _decode(obj["grad"], depth + 1)
+                if not isinstance(g, _torch.Tensor) or g.shape != t.shape or g.dtype != t.dtype:
+                    raise ValueError("a gradient does not match its tensor")
+                t.grad = g.detach()
+        return t
     raise ValueError(f"unknown tag {tag!r}")
+
+
+def _grad_leaves(obj, depth=0):
+    """The tensors in ``obj`` (nested lists, tuples, dicts) that are leaves requiring a gradient,
+    in a fixed order: the parameters a function may update in place."""
+    if depth > 20:
+        return []
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _grad_leaves(v, depth + 1)]
+    if isinstance(obj, dict):
+        return [t for k in sorted(obj, key=str) for t in _grad_leaves(obj[k], depth + 1)]
+    if type(obj).__module__.split(".")[0] == "torch" and getattr(obj, "requires_grad", False) \
+            and getattr(obj, "is_leaf", False):
+        return [obj]
+    return []
 
 
 def _kernel_helper_source(prefix: str) -> str:
@@ -320,6 +348,7 @@ def _kernel_helper_source(prefix: str) -> str:
     import inspect
     enc = inspect.getsource(_encode).replace("_encode", prefix + "encode")
     dec = inspect.getsource(_decode).replace("_decode", prefix + "decode")
+    leaves = inspect.getsource(_grad_leaves).replace("_grad_leaves", prefix + "grad_leaves")
     call = f'''
 def {prefix}call(name, payload, path):
     import json as _json
@@ -337,13 +366,14 @@ def {prefix}call(name, payload, path):
             _result = {{"status": "raised", "type": type(_err).__name__, "message": str(_err)[:2000]}}
         else:
             try:
-                _result = {{"status": "ok", "value": {prefix}encode(_value)}}
+                _result = {{"status": "ok", "value": {prefix}encode(_value),
+                           "params": {prefix}encode({prefix}grad_leaves((_args, _kwargs)))}}
             except Exception as _err:
                 _result = {{"status": "unreadable", "message": str(_err)[:500]}}
     with open(path, "w") as _f:
         _json.dump(_result, _f)
 '''
-    return enc + "\n" + dec + "\n" + call
+    return enc + "\n" + dec + "\n" + leaves + "\n" + call
 
 
 # --- running one notebook ------------------------------------------------------------------------
@@ -623,10 +653,27 @@ class _Session:
             raise RemoteError(f"{function}(...) returned a value the grader cannot read: "
                               f"{_clean(result.get('message', ''))}")
         try:
-            return _decode(result.get("value"))
+            value = _decode(result.get("value"))
+            _copy_back(_grad_leaves((list(args), kwargs)), _decode(result.get("params", [])))
+            return value
         except Exception as err:
             raise RemoteError(f"{function}(...) returned a value the grader cannot read "
                               f"({type(err).__name__})") from None
+
+
+def _copy_back(originals: list, updated: Any) -> None:
+    """Give the grader's parameters (tensors requiring a gradient that were passed to the student's
+    function) the values and gradients they have in the kernel after the call: a function that
+    updates parameters in place, like an optimiser step, is graded on what it did to them."""
+    import torch
+    if not isinstance(updated, list) or len(updated) != len(originals):
+        raise ValueError("the parameters came back in a different number")
+    for orig, new in zip(originals, updated):
+        if not isinstance(new, torch.Tensor) or new.shape != orig.shape:
+            raise ValueError("a parameter came back with a different shape")
+        with torch.no_grad():
+            orig.copy_(new)
+        orig.grad = None if new.grad is None else new.grad.to(orig.dtype)
 
 
 def _read_result(path: Path) -> dict | None:
