@@ -34,8 +34,8 @@ def _without_grading_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return out
 
 
-def test_lab2_is_declared():
-    assert "02_cost_function" in GRADED_LABS
+def test_labs_2_and_3_are_declared():
+    assert {"02_cost_function", "03_learning_rule"} <= set(GRADED_LABS)
 
 
 @pytest.mark.parametrize("lab", GRADED_LABS)

@@ -13,6 +13,7 @@ Modules, one per concern:
 - :mod:`utils.penalties` -- cost-function penalties (L1 weights, L2 rates, wiring cost), clipping
 - :mod:`utils.spatial`   -- units on a grid: distances, communicability, modularity
 - :mod:`utils.learning_rules` -- feedback alignment, RFLO, BPTT comparison
+- :mod:`utils.dendritic_error` -- a steady-state toy of the dendritic error model (Sacramento 2018)
 - :mod:`utils.target_tasks` -- target-following tasks for the learning-rule chapter
 - :mod:`utils.lowrank`   -- low-rank RNNs, their tasks, Gaussian fit and resampling
 - :mod:`utils.meanfield` -- mean-field reduction of rank-one networks, fixed points
