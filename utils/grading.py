@@ -236,7 +236,8 @@ class RemoteError(Exception):
 # --- values between the grader and the student's kernel ----------------------------------------
 # _encode/_decode are also sent, as source, to the student's kernel: one implementation for both
 # sides. They handle None, bool, int, float, str, lists, tuples, str-keyed dicts, numpy arrays and
-# scalars and torch tensors; anything else is refused.
+# scalars, torch tensors (with their gradient flag and .grad) and torch generators (as their
+# state); anything else is refused.
 
 def _encode(value, depth=0):
     import numbers as _numbers
@@ -257,6 +258,9 @@ def _encode(value, depth=0):
             raise TypeError("dictionaries must have string keys")
         return {"__t": "dict", "v": {k: _encode(v, depth + 1) for k, v in value.items()}}
     kind = type(value).__module__.split(".")[0]
+    if kind == "torch" and hasattr(value, "get_state") and hasattr(value, "manual_seed"):
+        # a torch.Generator travels as its state: the student's function draws the same numbers
+        return {"__t": "generator", "state": _encode(value.get_state(), depth + 1)}
     if kind == "torch" and hasattr(value, "detach"):
         t = value.detach().cpu()
         if t.numel() > 2_000_000:
@@ -301,6 +305,17 @@ def _decode(obj, depth=0):
         return tuple(_decode(v, depth + 1) for v in obj["v"])
     if tag == "dict":
         return {str(k): _decode(v, depth + 1) for k, v in obj["v"].items()}
+    if tag == "generator":
+        import torch as _torch
+        state = _decode(obj["state"], depth + 1)
+        if not isinstance(state, _torch.Tensor) or state.dtype != _torch.uint8:
+            raise ValueError("malformed generator state")
+        gen = _torch.Generator()
+        try:
+            gen.set_state(state)
+        except RuntimeError:
+            raise ValueError("malformed generator state") from None
+        return gen
     if tag in ("tensor", "ndarray"):
         import math as _math
         import numpy as _np
