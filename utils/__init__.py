@@ -10,6 +10,7 @@ Modules, one per concern:
 - :mod:`utils.training`  -- training loop with progress bar and history
 - :mod:`utils.analysis`  -- accuracy, per-condition accuracy and other measurements
 - :mod:`utils.plotting`  -- consistent figures
+- :mod:`utils.reporting` -- result tables ("what we reproduced") rendered as Markdown
 - :mod:`utils.penalties` -- cost-function penalties (L1 weights, L2 rates, wiring cost), clipping
 - :mod:`utils.spatial`   -- units on a grid: distances, communicability, modularity
 - :mod:`utils.learning_rules` -- feedback alignment, RFLO, BPTT comparison
