@@ -100,25 +100,27 @@ class DendriticErrorNet:
             check_tensor_shape("target", target, (x.shape[0], self.n_output))
         max_iter = check_int("max_iter", max_iter, min_value=1)
         lam = self.nudging if target is not None else 0.0
-        lam_i = self.interneuron_nudging
         v_b = x @ self.w_hx.t()
         r_h = torch.tanh(v_b)
-        v_a = torch.zeros_like(v_b)
         for it in range(1, max_iter + 1):
-            pred = r_h @ self.w_oh.t()
-            u_out = pred if target is None else (1 - lam) * pred + lam * target
-            u_int = (1 - lam_i) * (r_h @ self.w_ih.t()) + lam_i * u_out
-            v_a = u_out @ self.b.t() - u_int @ self.w_hi.t()
+            v_a = self._around(r_h, target, lam)[3]
             r_new = torch.tanh(v_b + self.apical_gain * v_a)
             change = float((r_new - r_h).abs().max())
             r_h = r_new
             if change < tol:
                 break
+        pred, u_out, u_int, v_a = self._around(r_h, target, lam)
+        return SettledState(v_b, v_a, r_h, u_out, pred, u_int, it)
+
+    def _around(self, r_h: torch.Tensor, target: torch.Tensor | None, lam: float):
+        """Given the hidden rates: the output's own prediction, the (nudged) output, the
+        interneurons and the hidden cells' apical potential."""
         pred = r_h @ self.w_oh.t()
         u_out = pred if target is None else (1 - lam) * pred + lam * target
+        lam_i = self.interneuron_nudging
         u_int = (1 - lam_i) * (r_h @ self.w_ih.t()) + lam_i * u_out
         v_a = u_out @ self.b.t() - u_int @ self.w_hi.t()
-        return SettledState(v_b, v_a, r_h, u_out, pred, u_int, it)
+        return pred, u_out, u_int, v_a
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output for inputs ``x`` without a target."""
