@@ -155,3 +155,14 @@ def test_lab3_checks():
         raise NotImplementedError
 
     assert chk.check_rflo_weight_update(todo, quiet=True).status == NOT_IMPLEMENTED
+
+
+def test_regression_loss_and_heldout_mse():
+    from utils.learning_rules import heldout_mse, regression_loss
+    net = lr.make_mlp([3, 4, 2], rule="bp", seed=0)
+    x, y = torch.randn(5, 3), torch.randn(5, 2)
+    loss, metrics = regression_loss(net, (x, y))
+    assert metrics == {} and loss.requires_grad
+    assert heldout_mse(net, x, y) == pytest.approx(loss.item())
+    with pytest.raises(TypeError, match="batch"):
+        regression_loss(net, x)

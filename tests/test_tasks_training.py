@@ -91,3 +91,16 @@ def test_train_argument_errors():
         train(model, lambda: None, 1, lr=-1.0)
     with pytest.raises(KeyError, match="no metric"):
         History()["loss"]
+
+
+def test_every_records_at_its_steps_and_the_last():
+    from utils.training import every
+    calls = []
+    cb = every(3, lambda m: calls.append(m) or {"x": 1.0}, last=7)
+    got = [bool(cb("model", step)) for step in range(8)]
+    assert got == [True, False, False, True, False, False, True, True] and len(calls) == 4
+    assert every(2, lambda m: {"y": 2.0})(None, 4) == {"y": 2.0}
+    with pytest.raises(ValueError, match="n"):
+        every(0, lambda m: {})
+    with pytest.raises(TypeError, match="fn"):
+        every(2, "not callable")

@@ -24,7 +24,7 @@ a local rule, postsynaptic "soma minus dendritic prediction" times presynaptic r
 
 ``B`` (output to apical, top-down) stays fixed and random. Once the interneurons predict the
 output (``W_ih ≈ W_oh``) and cancel the top-down input (``W_hi ≈ B``), the apical potential is zero
-without a target; with a target it is about ``λ B (y* - ŷ)``: a feedback-alignment error, held in
+without a target; with a target it is about ``λ (1 - λ_I) B (y* - ŷ)``: a feedback-alignment error, held in
 the dendrite, with no separate backward pass. That is the "self-predicting state"
 (:meth:`DendriticErrorNet.learn_self_prediction`), after which :meth:`DendriticErrorNet.learn`
 trains the task.

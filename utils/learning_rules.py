@@ -56,6 +56,8 @@ __all__ = [
     "rflo_gradients",
     "bptt_gradients",
     "mse_loss",
+    "regression_loss",
+    "heldout_mse",
     "train_rflo",
     "train_bptt",
 ]
@@ -236,6 +238,21 @@ def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"output and target must have the same shape, got {tuple(output.shape)} "
                          f"and {tuple(target.shape)}")
     return (output - target).pow(2).mean()
+
+
+def regression_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss function for :func:`utils.training.train` on ``(x, y)`` batches: ``mse_loss(model(x), y)``."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError("batch must be a pair (x, y) of tensors")
+    x, y = batch
+    return mse_loss(model(x), y), {}
+
+
+def heldout_mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """``mse_loss(model(x), y)`` without recording gradients, as a float."""
+    with torch.no_grad():
+        return mse_loss(model(x), y).item()
 
 
 # --- RFLO ---------------------------------------------------------------------------------------

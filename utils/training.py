@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .tasks import TaskBatch
 from .validation import check_int, check_real
 
-__all__ = ["History", "train", "classification_loss", "cross_entropy_loss"]
+__all__ = ["History", "train", "every", "classification_loss", "cross_entropy_loss"]
 
 LossFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
 
@@ -159,6 +159,25 @@ def train(model: nn.Module, batch_fn: Callable[[], Any], n_steps: int, *,
                              for k in ["loss", *metrics]})
     model.eval()
     return history
+
+
+def every(n: int, fn: Callable[[nn.Module], dict], last: int | None = None
+          ) -> Callable[[nn.Module, int], dict]:
+    """An ``after_step`` callback for :func:`train` that records ``fn(model)`` (a dict of metrics)
+    at updates 0, n, 2n, ... and, if given, at update ``last`` (e.g. ``n_steps - 1``).
+
+    Example: ``train(..., after_step=every(25, lambda m: fa_angles(m, x, y)))``.
+    """
+    n = check_int("n", n, min_value=1)
+    if not callable(fn):
+        raise TypeError(f"fn must be callable (model -> dict of metrics), got {type(fn).__name__}")
+    if last is not None:
+        last = check_int("last", last, min_value=0)
+
+    def after_step(model: nn.Module, step: int) -> dict:
+        return fn(model) if step % n == 0 or step == last else {}
+
+    return after_step
 
 
 def _grad_norm(model: nn.Module) -> float:
