@@ -19,7 +19,10 @@ import time
 
 import torch
 
-from utils.lowrank import LowRankRNN, decision_batch, evaluate_lowrank, lowrank_loss, train_lowrank
+from utils.models import LowRankRNN
+from utils.tasks import decision_batch, lowrank_loss
+from utils.analysis.lowrank_stats import evaluate_lowrank
+from utils.training import train_lowrank
 from utils.seeding import set_seed, set_threads
 
 

@@ -15,8 +15,11 @@ import time
 
 import torch
 
-from utils.effective_circuit import DelayCurriculum
-from utils.lowrank import LowRankRNN, evaluate_lowrank, train_lowrank, working_memory_batch
+from utils.tasks import DelayCurriculum
+from utils.models import LowRankRNN
+from utils.analysis.lowrank_stats import evaluate_lowrank
+from utils.training import train_lowrank
+from utils.tasks import working_memory_batch
 from utils.seeding import set_threads
 
 

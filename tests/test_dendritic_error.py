@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.dendritic_error import DendriticErrorNet
-from utils.target_tasks import TeacherRegressionTask
+from utils.learning.dendritic_error import DendriticErrorNet
+from utils.tasks import TeacherRegressionTask
 
 
 def _self_predicting(net: DendriticErrorNet) -> DendriticErrorNet:

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from utils.effective_circuit import (PAPER_WM_SIGMAS, CircuitTrajectory, EffectiveCircuit,
-                                     condition_index, fit_time_constant, flow_field,
-                                     simulate_circuit)
-from utils.lowrank import LowRankRNN, latents
+from utils.analysis.effective_circuit import (PAPER_WM_SIGMAS, CircuitTrajectory, EffectiveCircuit,
+                                              condition_index, fit_time_constant, flow_field,
+                                              simulate_circuit)
+from utils.models import LowRankRNN
+from utils.analysis.lowrank_stats import latents
 
 
 # --- the circuit ------------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def test_condition_index():
 
 def test_lab11_references_pass_and_wrong_answers_fail(capsys):
     from utils.checks import FAIL, NOT_IMPLEMENTED, PASS
-    from utils.checks import lowrank_wm as lab
+    from utils.checks import lowrank_working_memory as lab
 
     for name in ["lowrank_forward", "project_latents", "effective_circuit"]:
         check = getattr(lab, f"check_{name}")
@@ -202,8 +203,8 @@ def test_lab11_references_pass_and_wrong_answers_fail(capsys):
 
 
 def test_delay_curriculum():
-    from utils.effective_circuit import DelayCurriculum
-    from utils.lowrank import working_memory_batch
+    from utils.tasks import DelayCurriculum
+    from utils.tasks import working_memory_batch
 
     cur = DelayCurriculum(4, start_delay=2, full_delay=4, updates_per_step=3,
                           generator=torch.Generator().manual_seed(0))

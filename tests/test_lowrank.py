@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from utils.lowrank import (DECISION_STRENGTHS, WM_FREQUENCIES, LowRankFunction, LowRankRNN,
-                           connectivity_labels, connectivity_matrix, decision_batch,
-                           evaluate_lowrank, fit_gaussian, latents, lowrank_loss, resample,
-                           sign_accuracy, train_lowrank, working_memory_batch)
+from utils.tasks import (DECISION_STRENGTHS, WM_FREQUENCIES, decision_batch, lowrank_loss,
+                         sign_accuracy, working_memory_batch)
+from utils.models import LowRankFunction, LowRankRNN
+from utils.analysis.lowrank_stats import (connectivity_labels, connectivity_matrix,
+                                          evaluate_lowrank, fit_gaussian, latents, resample)
+from utils.training import train_lowrank
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -75,10 +77,10 @@ def test_lowrank_function_backward_matches_gradcheck():
     assert torch.autograd.gradcheck(lambda d, a, b: LowRankFunction.apply(d, a, b, 0.2), (drive, m, n))
 
 
-@pytest.mark.parametrize("rank,n_inputs", [(1, 1), (2, 1), (3, 2)])
-def test_forward_matches_plain_euler_with_full_matrix(rank, n_inputs):
-    net = LowRankRNN(20, rank, n_inputs, seed=1)
-    u = torch.randn(12, 4, n_inputs)
+@pytest.mark.parametrize("rank,n_input", [(1, 1), (2, 1), (3, 2)])
+def test_forward_matches_plain_euler_with_full_matrix(rank, n_input):
+    net = LowRankRNN(20, rank, n_input, seed=1)
+    u = torch.randn(12, 4, n_input)
     with torch.no_grad():
         z, x = net(u)
         J = net.recurrent_weights()
@@ -226,7 +228,7 @@ def test_output_and_chunked_evaluation_match_forward():
 
 def test_lab_checks_pass_the_references_and_catch_mistakes():
     from utils.checks import ERROR, FAIL, NOT_IMPLEMENTED, PASS
-    from utils.checks import lowrank as lab
+    from utils.checks import lowrank_decision as lab
 
     for name in ["decision_batch", "lowrank_forward", "resample_connectivity", "mean_gain"]:
         assert getattr(lab, f"check_{name}")(getattr(lab, f"reference_{name}"), quiet=True).status == PASS

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from utils import masks
+from utils.constraints import masks
 
 
 def test_n_excitatory_rounds_and_keeps_both_types():

@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from utils.lowrank import LowRankRNN, decision_batch, fit_gaussian, resample
-from utils.meanfield import (PAPER_RANK1, fixed_points, kappa_velocity, mean_gain,
-                             rank1_statistics, simulate_rank1)
+from utils.models import LowRankRNN
+from utils.tasks import decision_batch
+from utils.analysis.lowrank_stats import fit_gaussian, resample
+from utils.analysis.meanfield import (PAPER_RANK1, fixed_points, kappa_velocity, mean_gain,
+                                      rank1_statistics, simulate_rank1)
 
 
 @pytest.mark.parametrize("delta", [0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 20.0])

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from utils import penalties as P
+from utils.constraints import clipping
+from utils.constraints import penalties as P
 from utils.models import RateRNN
-from utils.spatial import distance_matrix, grid_positions
+from utils.constraints.spatial import distance_matrix, grid_positions
 from utils.tasks import TaskBatch
 
 
@@ -66,7 +67,7 @@ def test_argument_errors_name_the_argument():
     with pytest.raises(ValueError, match="non-negative"):
         P.wiring_penalty(w, -torch.ones(3, 3))
     with pytest.raises(ValueError, match="max_norm"):
-        P.clip_by_norm([w], 0.0)
+        clipping.clip_by_norm([w], 0.0)
     with pytest.raises(ValueError, match="rel_threshold"):
         P.near_zero_fraction(w, 1.5)
 
@@ -106,20 +107,20 @@ def test_penalty_acts_on_effective_weights_under_dale():
 
 def test_clipping_helpers():
     g = [torch.tensor([3.0, 0.0]), torch.tensor([[4.0]])]
-    clipped = P.clip_by_norm(g, 1.0)
+    clipped = clipping.clip_by_norm(g, 1.0)
     total = torch.sqrt(sum((c ** 2).sum() for c in clipped))
     assert total.item() == pytest.approx(1.0)
     assert torch.allclose(clipped[0], torch.tensor([0.6, 0.0]))
-    same = P.clip_by_norm(g, 10.0)
+    same = clipping.clip_by_norm(g, 10.0)
     assert torch.equal(same[1], g[1])
-    assert torch.equal(P.clip_by_value(g, 3.5)[1], torch.tensor([[3.5]]))
+    assert torch.equal(clipping.clip_by_value(g, 3.5)[1], torch.tensor([[3.5]]))
 
 
 def test_clipped_sgd_step_bounds_the_change():
     p = torch.nn.Parameter(torch.zeros(4))
     q = torch.nn.Parameter(torch.ones(2))  # no gradient: must stay put
     (p * torch.tensor([100.0, 0, 0, 0])).sum().backward()
-    norm = P.clipped_sgd_step([p, q], lr=0.1, max_norm=2.0)
+    norm = clipping.clipped_sgd_step([p, q], lr=0.1, max_norm=2.0)
     assert norm == pytest.approx(100.0)
     assert torch.allclose(p.detach(), torch.tensor([-0.2, 0, 0, 0]))
     assert torch.equal(q.detach(), torch.ones(2))
@@ -166,14 +167,14 @@ def test_custom_penalty_functions_and_step_optimizer():
     assert calls == ["l1"] and mine.item() == pytest.approx(ref.item())
     with pytest.raises(TypeError, match="l1_fn"):
         P.penalised_loss(model, batch, l1=0.1, l1_fn=3)
-    opt = P.StepFunctionOptimizer(model.parameters(), P.clipped_sgd_step, lr=0.1, max_norm=0.5)
+    opt = clipping.StepFunctionOptimizer(model.parameters(), clipping.clipped_sgd_step, lr=0.1, max_norm=0.5)
     before = [p.detach().clone() for p in model.parameters()]
     mine.backward()
     opt.step()
     change = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
     assert change.item() <= 0.1 * 0.5 + 1e-6
     with pytest.raises(TypeError, match="step_fn"):
-        P.StepFunctionOptimizer(model.parameters(), None, lr=0.1, max_norm=1.0)
+        clipping.StepFunctionOptimizer(model.parameters(), None, lr=0.1, max_norm=1.0)
 
 
 def test_fit_penalised_rejects_bad_arguments():
@@ -188,8 +189,8 @@ def test_fit_penalised_rejects_bad_arguments():
 
 def test_fit_penalised_tiny_run_is_deterministic():
     batch = _toy_batch(B=8)
-    a = P.fit_penalised(batch, batch, n_hidden=6, n_updates=3, batch_size=4, progress=False, l1=1e-3)
-    b = P.fit_penalised(batch, batch, n_hidden=6, n_updates=3, batch_size=4, progress=False, l1=1e-3)
+    a = P.fit_penalised(batch, batch, n_units=6, n_updates=3, batch_size=4, progress=False, l1=1e-3)
+    b = P.fit_penalised(batch, batch, n_units=6, n_updates=3, batch_size=4, progress=False, l1=1e-3)
     assert torch.equal(a.weights, b.weights)
     assert a.history["loss"] == b.history["loss"]
     assert 0.0 <= a.accuracy <= 1.0 and a.peak_rate >= a.mean_rate >= 0.0
@@ -198,7 +199,7 @@ def test_fit_penalised_tiny_run_is_deterministic():
 
 def test_lab_checks_accept_references_and_reject_common_mistakes(capsys):
     from utils.checks import ERROR, FAIL, NOT_IMPLEMENTED, PASS
-    from utils.checks import cost as C
+    from utils.checks import cost_function as C
 
     for name in ["l1_penalty", "rate_penalty", "wiring_cost", "clipped_sgd_step"]:
         assert getattr(C, f"check_{name}")(getattr(C, f"reference_{name}")).status == PASS

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils import spatial as S
+from utils.constraints import spatial as S
 
 
 def test_grid_positions_and_distances():

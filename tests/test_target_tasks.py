@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from utils.target_tasks import PeriodicTargetTask, TeacherRegressionTask
+from utils.tasks import PeriodicTargetTask, TeacherRegressionTask
 
 
 def test_periodic_task_shapes_and_determinism():
@@ -21,7 +21,7 @@ def test_periodic_task_bad_arguments():
         PeriodicTargetTask(10, tau=0.5)
     with pytest.raises(ValueError, match="pulse_steps"):
         PeriodicTargetTask(10, tau=2, period_tau=2, pulse_steps=10)
-    with pytest.raises(TypeError, match="n_hidden"):
+    with pytest.raises(TypeError, match="n_units"):
         PeriodicTargetTask("10")
     with pytest.raises(ValueError, match="batch_size"):
         PeriodicTargetTask(10).batch(0)

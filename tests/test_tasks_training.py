@@ -4,7 +4,8 @@ import warnings
 import pytest
 import torch
 
-from utils.analysis import accuracy_by, decision_accuracy, evaluate, ideal_observer_accuracy
+from utils.analysis.decisions import (accuracy_by, decision_accuracy, evaluate,
+                                      ideal_observer_accuracy)
 from utils.models import RateRNN
 from utils.tasks import NeurogymTask, batch_sampler
 from utils.training import History, classification_loss, cross_entropy_loss, train
@@ -83,7 +84,7 @@ def test_training_lowers_loss_and_records_history():
 
 def test_train_argument_errors():
     model = RateRNN(3, 8, 3)
-    with pytest.raises(ValueError, match="n_steps"):
+    with pytest.raises(ValueError, match="n_updates"):
         train(model, lambda: None, 0)
     with pytest.raises(TypeError, match="model"):
         train("model", lambda: None, 1)

@@ -1,27 +1,20 @@
 """Less Artificial: the small package every notebook of the course imports.
 
-Modules, one per concern:
+Laid out by concern; a name says what it holds:
 
-- :mod:`utils.seeding`   -- seeds, threads and device selection
-- :mod:`utils.validation` -- argument checks shared by every public function
-- :mod:`utils.masks`     -- Dale's-law sign matrices, sparsity and dendritic block masks
-- :mod:`utils.models`    -- continuous-time rate RNN (optionally E/I), dendritic-unit RNN
-- :mod:`utils.tasks`     -- reproducible batches from neurogym tasks
-- :mod:`utils.training`  -- training loop with progress bar and history
-- :mod:`utils.analysis`  -- accuracy, per-condition accuracy and other measurements
-- :mod:`utils.plotting`  -- consistent figures
-- :mod:`utils.reporting` -- result tables ("what we reproduced") rendered as Markdown
-- :mod:`utils.penalties` -- cost-function penalties (L1 weights, L2 rates, wiring cost), clipping
-- :mod:`utils.spatial`   -- units on a grid: distances, communicability, modularity
-- :mod:`utils.learning_rules` -- feedback alignment, RFLO, BPTT comparison
-- :mod:`utils.dendritic_error` -- a steady-state toy of the dendritic error model (Sacramento 2018)
-- :mod:`utils.target_tasks` -- target-following tasks for the learning-rule chapter
-- :mod:`utils.lowrank`   -- low-rank RNNs, their tasks, Gaussian fit and resampling
-- :mod:`utils.meanfield` -- mean-field reduction of rank-one networks, fixed points
-- :mod:`utils.effective_circuit` -- latent (effective) circuits of rank-R networks
-- :mod:`utils.checks`    -- self-checks used in the labs (one module per chapter)
-- :mod:`utils.labs`      -- generate student labs from the solution notebooks
-- :mod:`utils.grading`   -- grade a folder of handed-in labs against the solutions
+- :mod:`utils.models`      -- the networks, all following one interface (:mod:`utils.models.base`):
+  rate RNN with Dale's law and masks, dendritic input units, leaky tanh RNN, low-rank RNN
+- :mod:`utils.tasks`       -- what the networks learn: neurogym tasks, target-following tasks,
+  the low-rank project's tasks and curricula; :class:`utils.tasks.TaskBatch`
+- :mod:`utils.constraints` -- brain-like constraints: masks, penalties, clipping, space
+- :mod:`utils.learning`    -- learning rules: feedback alignment, RFLO, dendritic error
+- :mod:`utils.training`    -- the one training loop (:func:`utils.training.train`) and losses
+- :mod:`utils.analysis`    -- measurements: decisions, low-rank statistics, mean field, effective circuits
+- :mod:`utils.checks`      -- the labs' self-checks, one module per chapter (named after its notebook)
+- :mod:`utils.plotting`, :mod:`utils.reporting` -- figures and result tables
+- :mod:`utils.seeding`, :mod:`utils.validation` -- seeds and threads; argument checks
+- authoring tools: :mod:`utils.labs` (generate the student labs) and :mod:`utils.grading`
+  (grade handed-in labs: ``python -m utils.grading``)
 
 This file imports nothing heavy, so ``import utils`` works before torch is installed.
 """

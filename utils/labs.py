@@ -66,15 +66,22 @@ def _installed(module, attribute=None):
         return False
     return attribute is None or hasattr(mod, attribute)
 
-_pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+def _pip(*args):
+    # pip's own messages (e.g. its red "dependency resolver" note about neurogym's pins, which
+    # are deliberately not followed) are shown only if an install fails.
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stdout + done.stderr)
+        raise RuntimeError("installing " + " ".join(args) + " failed (pip's output is above)")
+
 if not _installed("utils", "__course__"):
     sys.modules.pop("utils", None)
-    subprocess.run(_pip + [os.environ.get("LESS_ARTIFICIAL_SOURCE", "git+" + REPO_URL)], check=True)
+    _pip("--no-deps", os.environ.get("LESS_ARTIFICIAL_SOURCE", "git+" + REPO_URL))
 if not _installed("neurogym"):
-    subprocess.run(_pip + ["neurogym==2.3.1"], check=True)
+    _pip("--no-deps", "neurogym==2.3.1")
     # neurogym's own pins would downgrade numpy and matplotlib: install only what is missing.
-    subprocess.run(_pip[:-1] + ["gymnasium>=0.29,<0.30", "loguru", "natsort", "tomlkit",
-                                "pydantic-settings"], check=True)
+    _pip("gymnasium>=0.29,<0.30", "loguru", "natsort", "tomlkit", "pydantic-settings")
 importlib.invalidate_caches()
 import utils
 print(f"Less Artificial course package {{utils.__version__}} ready.")'''

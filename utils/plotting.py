@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
+
+from .validation import as_numpy
 
 #: Colours used everywhere: excitatory red, inhibitory blue, unconstrained grey, etc.
 COLORS = {
@@ -37,12 +38,6 @@ def use_style() -> None:
         "legend.frameon": False,
         "font.size": 10,
     })
-
-
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def smooth(values: Sequence[float], window: int = 20) -> np.ndarray:
@@ -87,7 +82,7 @@ def plot_weight_matrix(weights, n_exc: int | None = None, ax=None, title: str = 
 
     With ``n_exc`` a line separates excitatory from inhibitory *columns* (presynaptic units).
     """
-    w = _np(weights)
+    w = as_numpy(weights)
     if w.ndim != 2:
         raise ValueError(f"weights must be 2-D, got shape {w.shape}")
     if ax is None:
@@ -139,7 +134,7 @@ def plot_population_rates(rates, n_exc: int, dt: float, groups=None, ax=None,
     ``rates`` is (time, batch, N); ``groups`` optionally maps a label to a boolean mask over the
     batch (e.g. trials of each choice), drawn with solid and dashed lines.
     """
-    r = _np(rates)
+    r = as_numpy(rates)
     if r.ndim != 3:
         raise ValueError(f"rates must have shape (time, batch, units), got {r.shape}")
     if ax is None:

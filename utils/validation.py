@@ -16,6 +16,9 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_tensor_shape",
+    "check_generator",
+    "as_numpy",
+    "as_float_array",
 ]
 
 
@@ -86,3 +89,47 @@ def _fmt(x: float) -> str:
 
 def _shape(shape: tuple[int | None, ...]) -> str:
     return "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+
+
+def check_generator(name: str, value: Any) -> Any:
+    """``value`` if it is a ``torch.Generator`` or None, else a :class:`TypeError` naming ``name``."""
+    if value is None:
+        return None
+    import torch  # local: this module imports nothing heavy
+
+    if not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(value).__name__}")
+    return value
+
+
+def as_numpy(value: Any, dtype: Any = None) -> Any:
+    """``value`` (tensor, array, number or nested list) as a NumPy array, detached from any graph.
+
+    With ``dtype`` (e.g. ``float``) the array is converted to it; without, a tensor keeps its dtype.
+    """
+    import numpy as np
+
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
+
+
+def as_float_array(name: str, value: Any, ndim: tuple[int, ...] | None = None) -> Any:
+    """``value`` as a finite float64 NumPy array with ``ndim`` in the allowed numbers of dimensions.
+
+    Raises :class:`TypeError` for non-numeric input and :class:`ValueError` for a wrong number of
+    dimensions or a nan/inf entry, naming ``name``.
+    """
+    import numpy as np
+
+    try:
+        arr = as_numpy(value, float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array or tensor of real numbers, got "
+                        f"{type(value).__name__}") from err
+    if ndim is not None and arr.ndim not in ndim:
+        allowed = " or ".join(str(d) for d in ndim)
+        raise ValueError(f"{name} must have {allowed} dimension(s), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite numbers (no nan or inf)")
+    return arr

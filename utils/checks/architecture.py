@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from .. import masks, models
-from . import expect, expect_close, expect_shape, self_check
+from ..constraints import masks
+from .. import models
+from .core import expect, expect_close, expect_shape, self_check
 
 __all__ = [
     "reference_sign_matrix", "reference_dale_mask", "reference_sparsity_mask",
@@ -21,17 +22,17 @@ __all__ = [
 
 
 def reference_sign_matrix(n_units: int, e_frac: float) -> torch.Tensor:
-    """Lab signature of :func:`utils.masks.sign_matrix`."""
+    """Lab signature of :func:`utils.constraints.masks.sign_matrix`."""
     return masks.sign_matrix(n_units, e_frac)
 
 
 def reference_dale_mask(n_units: int, e_frac: float) -> torch.Tensor:
-    """Lab signature of :func:`utils.masks.dale_mask`."""
+    """Lab signature of :func:`utils.constraints.masks.dale_mask`."""
     return masks.dale_mask(n_units, e_frac)
 
 
 def reference_sparsity_mask(n_units: int, sparsity: float, seed: int) -> torch.Tensor:
-    """Lab signature of :func:`utils.masks.sparsity_mask` (square, self-connections allowed)."""
+    """Lab signature of :func:`utils.constraints.masks.sparsity_mask` (square, self-connections allowed)."""
     return masks.sparsity_mask(n_units, n_units, sparsity, seed=seed)
 
 
@@ -41,7 +42,7 @@ def reference_constrained_step(x, weight, signs, mask, drive, alpha):
 
 
 def reference_dendritic_block_mask(n_units: int, n_branches: int) -> torch.Tensor:
-    """Lab signature of :func:`utils.masks.dendritic_block_mask`."""
+    """Lab signature of :func:`utils.constraints.masks.dendritic_block_mask`."""
     return masks.dendritic_block_mask(n_units, n_branches)
 
 

@@ -1,4 +1,4 @@
-"""Mean-field reduction of a rank-one network to a one-dimensional circuit (seed 004, steps 7-8).
+"""Mean-field reduction of a rank-one network to a one-dimensional circuit (chapter 10).
 
 If the loadings ``(m_i, n_i, I_i, w_i)`` of the N units are samples of a zero-mean Gaussian and
 the state is ``x = kappa m + v I``, the recurrent input ``n^T phi(x) / N`` becomes, for large N,
@@ -16,7 +16,7 @@ with the population-averaged gain
 
     \\langle\\Phi'\\rangle(\\Delta) = \\frac{1}{\\sqrt{2\\pi}} \\int \\phi'(\\Delta z)\\, e^{-z^2/2}\\, dz.
 
-(The sheet prints the prefactor as ``1/(2 pi)``; the Gaussian density needs ``1/sqrt(2 pi)``,
+(The project statement prints the prefactor as ``1/(2 pi)``; the Gaussian density needs ``1/sqrt(2 pi)``,
 so that ``<Phi'>(0) = phi'(0) = 1``.) Hence the reduced circuit, in units of ``tau``:
 
 .. math::
@@ -24,7 +24,7 @@ so that ``<Phi'>(0) = phi'(0) = 1``.) Hence the reduced circuit, in units of ``t
     \\frac{d\\kappa}{dt} = -\\kappa + \\tilde\\sigma_{mn}\\kappa + \\tilde\\sigma_{nI} v, \\qquad
     \\tau \\frac{dv}{dt} = -v + u, \\qquad \\tilde\\sigma_{ab} = \\sigma_{ab}\\langle\\Phi'\\rangle(\\Delta),
 
-and the readout ``z = <Phi'>(Delta) (sigma_mw kappa + sigma_Iw v)``. The sheet writes ``u`` in
+and the readout ``z = <Phi'>(Delta) (sigma_mw kappa + sigma_Iw v)``. The project statement writes ``u`` in
 ``Delta``; the state's coordinate along ``I`` is the filtered input ``v``, which is what we use
 (the two differ only during the first ~tau after the input changes).
 """
@@ -38,7 +38,7 @@ import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import integrate, optimize
 
-from .validation import check_choice, check_int, check_real
+from ..validation import check_choice, check_int, check_real
 
 __all__ = [
     "PAPER_RANK1",
@@ -49,7 +49,7 @@ __all__ = [
     "fixed_points",
 ]
 
-#: Covariances of Dubreuil et al.'s decision network, as given in the sheet (unit variances).
+#: Covariances of Dubreuil et al.'s decision network, as given in the project's statement (unit variances).
 PAPER_RANK1: dict[str, float] = {
     "sigma_mn": 1.4, "sigma_nI": 2.6, "sigma_mw": 2.1, "sigma_Iw": 0.0,
     "sigma_m": 1.0, "sigma_n": 1.0, "sigma_I": 1.0, "sigma_w": 1.0,
@@ -122,22 +122,23 @@ def mean_gain(delta: Any, *, method: str = "hermite", n_points: int = 101) -> An
 
 
 def rank1_statistics(source: Any) -> dict[str, float]:
-    """Covariances of a rank-one network's loadings, named as in the sheet.
+    """Covariances of a rank-one network's loadings, named as in chapter 10.
 
     Args:
-        source: a rank-one :class:`utils.lowrank.LowRankRNN` with one input, or a covariance
+        source: a rank-one :class:`utils.models.lowrank.LowRankRNN` with one input, or a covariance
             matrix (4, 4) over ``(m, n, I, w)``.
 
     Returns:
         ``{"sigma_mn", "sigma_nI", "sigma_mw", "sigma_Iw", "sigma_mI", "sigma_nw"}`` (covariances)
         and ``{"sigma_m", "sigma_n", "sigma_I", "sigma_w"}`` (standard deviations).
     """
-    from .lowrank import LowRankRNN, fit_gaussian
+    from ..models.lowrank import LowRankRNN
+    from .lowrank_stats import fit_gaussian
 
     if isinstance(source, LowRankRNN):
-        if source.rank != 1 or source.n_inputs != 1:
+        if source.rank != 1 or source.n_input != 1:
             raise ValueError(f"source must be a rank-one network with one input, got rank="
-                             f"{source.rank}, n_inputs={source.n_inputs}")
+                             f"{source.rank}, n_input={source.n_input}")
         cov = fit_gaussian(source)[1].numpy()
     else:
         try:
@@ -168,7 +169,7 @@ def kappa_velocity(kappa: Any, v: Any, stats: Mapping[str, float], *,
 
     ``gain`` replaces :func:`mean_gain` (e.g. a student's version, or ``numpy.ones_like`` for
     the linear circuit). ``v_delta``, if given, is the input used inside ``Delta`` instead of
-    ``v`` (the sheet writes the raw input ``u`` there).
+    ``v`` (the project's statement writes the raw input ``u`` there).
     """
     if not isinstance(stats, Mapping):
         raise TypeError(f"stats must be a dict of covariances, got {type(stats).__name__}")
@@ -189,13 +190,13 @@ def simulate_rank1(u: Any, stats: Mapping[str, float], *, tau: float = 100.0, dt
 
     ``v_{t+1} = v_t + a (u_t - v_t)``, ``kappa_{t+1} = kappa_t + a * kappa_velocity(kappa_t, v_t)``
     with ``a = dt / tau``, starting from ``v = 0`` and ``kappa = kappa0``; entry t of the result
-    is the state after step t, like :meth:`utils.lowrank.LowRankRNN.forward`.
+    is the state after step t, like :meth:`utils.models.LowRankRNN.forward`.
 
     Args:
         u: inputs, shape (T,), (T, B) or (T, B, 1) (numpy or torch).
         stats: covariances, from :func:`rank1_statistics` or :data:`PAPER_RANK1`.
         delta_input: which input enters ``Delta``: ``"v"`` (the filtered input, the state's
-            actual coordinate along ``I``; default) or ``"u"`` (the raw input, as the sheet
+            actual coordinate along ``I``; default) or ``"u"`` (the raw input, as the project's statement
             writes it).
 
     Returns:

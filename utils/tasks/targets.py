@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .validation import check_choice, check_int, check_real
+from ..validation import check_choice, check_int, check_real
 
 __all__ = ["TargetBatch", "PeriodicTargetTask", "TeacherRegressionTask"]
 
@@ -27,7 +27,7 @@ class TargetBatch:
     Attributes:
         inputs: (time, batch, n_input) input signals.
         targets: (time, batch, n_output) target outputs y*(t).
-        h0: (batch, n_hidden) initial states of the network.
+        h0: (batch, n_units) initial states of the network.
     """
 
     inputs: torch.Tensor
@@ -39,7 +39,7 @@ class PeriodicTargetTask:
     """Produce one period of a fixed random periodic signal after a start pulse.
 
     Args:
-        n_hidden: number of recurrent units (sets the size of the initial states).
+        n_units: number of recurrent units (sets the size of the initial states).
         tau: time constant of the units, in Euler steps (>= 1).
         period_tau: length of the period (= the trial) in units of ``tau`` (Murray used 20).
         n_harmonics: number of sinusoids in the target (frequencies 1, 2, ... per period).
@@ -52,16 +52,16 @@ class PeriodicTargetTask:
 
     Example::
 
-        task = PeriodicTargetTask(n_hidden=30, tau=5, period_tau=20, seed=0)
+        task = PeriodicTargetTask(n_units=30, tau=5, period_tau=20, seed=0)
         batch = task.batch(16)        # inputs (100, 16, 1), targets (100, 16, 1), h0 (16, 30)
     """
 
     n_output = 1
 
-    def __init__(self, n_hidden: int, tau: float = 5.0, period_tau: float = 20.0,
+    def __init__(self, n_units: int, tau: float = 5.0, period_tau: float = 20.0,
                  n_harmonics: int = 3, pulse_steps: int = 5, h0_std: float = 0.1,
                  drive: str = "pulse", seed: int = 0) -> None:
-        self.n_hidden = check_int("n_hidden", n_hidden, min_value=1)
+        self.n_units = check_int("n_units", n_units, min_value=1)
         self.tau = check_real("tau", tau, low=1.0)
         self.period_tau = check_real("period_tau", period_tau, low=0.0, low_open=True)
         self.n_steps = int(round(self.tau * self.period_tau))
@@ -97,7 +97,7 @@ class PeriodicTargetTask:
             clock = torch.stack([torch.sin(phase), torch.cos(phase)], dim=1)
             inputs = clock[:, None, :].expand(-1, batch_size, 2).clone()
         targets = self.signal[:, None, None].expand(-1, batch_size, 1).clone()
-        h0 = self.h0_std * torch.randn(batch_size, self.n_hidden, generator=self._gen)
+        h0 = self.h0_std * torch.randn(batch_size, self.n_units, generator=self._gen)
         return TargetBatch(inputs, targets, h0)
 
     def time_in_tau(self) -> torch.Tensor:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .. import penalties
-from . import expect, expect_close, self_check
+from ..constraints import clipping, penalties
+from .core import expect, expect_close, self_check
 
 __all__ = [
     "reference_l1_penalty", "reference_rate_penalty", "reference_wiring_cost",
@@ -21,23 +21,23 @@ __all__ = [
 
 
 def reference_l1_penalty(weights: torch.Tensor) -> torch.Tensor:
-    """Lab signature of :func:`utils.penalties.l1_weight_penalty`: ``sum_ij |W_ij|``."""
+    """Lab signature of :func:`utils.constraints.penalties.l1_weight_penalty`: ``sum_ij |W_ij|``."""
     return penalties.l1_weight_penalty(weights, "sum")
 
 
 def reference_rate_penalty(rates: torch.Tensor) -> torch.Tensor:
-    """Lab signature of :func:`utils.penalties.rate_penalty`: mean of ``r^2`` over all entries."""
+    """Lab signature of :func:`utils.constraints.penalties.rate_penalty`: mean of ``r^2`` over all entries."""
     return penalties.rate_penalty(rates, "mean")
 
 
 def reference_wiring_cost(weights: torch.Tensor, distances: torch.Tensor) -> torch.Tensor:
-    """Lab signature of :func:`utils.penalties.wiring_penalty`: ``sum_ij |W_ij| d_ij``."""
+    """Lab signature of :func:`utils.constraints.penalties.wiring_penalty`: ``sum_ij |W_ij| d_ij``."""
     return penalties.wiring_penalty(weights, distances)
 
 
 def reference_clipped_sgd_step(params, lr: float, max_norm: float) -> float:
-    """Lab signature of :func:`utils.penalties.clipped_sgd_step`."""
-    return penalties.clipped_sgd_step(params, lr, max_norm)
+    """Lab signature of :func:`utils.clipping.clipped_sgd_step`."""
+    return clipping.clipped_sgd_step(params, lr, max_norm)
 
 
 def _scalar(got, what: str) -> torch.Tensor:

@@ -14,8 +14,9 @@ import math
 import numpy as np
 import torch
 
-from .. import lowrank, meanfield
-from . import CheckFailure, expect, expect_close, expect_shape, self_check
+from ..analysis import meanfield
+from ..tasks import lowrank_tasks
+from .core import CheckFailure, expect, expect_close, expect_shape, self_check
 
 __all__ = [
     "reference_decision_batch", "reference_lowrank_forward", "reference_resample_connectivity",
@@ -26,8 +27,8 @@ __all__ = [
 
 
 def reference_decision_batch(batch_size: int, generator: torch.Generator | None = None) -> dict:
-    """Lab signature of :func:`utils.lowrank.decision_batch` (the sheet's defaults)."""
-    return lowrank.decision_batch(batch_size, generator=generator)
+    """Lab signature of :func:`utils.tasks.lowrank_tasks.decision_batch` (the project's defaults)."""
+    return lowrank_tasks.decision_batch(batch_size, generator=generator)
 
 
 def reference_lowrank_forward(u: torch.Tensor, m: torch.Tensor, n: torch.Tensor, I: torch.Tensor,
@@ -61,7 +62,7 @@ def reference_resample_connectivity(C: torch.Tensor, n_units: int,
 
 
 def reference_mean_gain(delta: float) -> float:
-    """Lab signature of :func:`utils.meanfield.mean_gain` for one value of Delta."""
+    """Lab signature of :func:`utils.analysis.meanfield.mean_gain` for one value of Delta."""
     return meanfield.mean_gain(float(delta))
 
 
@@ -81,7 +82,7 @@ def check_decision_batch(fn):
     expect_shape(u, (75, B, 1), "inputs")
     expect_shape(s, (B,), "strengths")
     expect_shape(y, (B,), "targets")
-    allowed = torch.tensor(lowrank.DECISION_STRENGTHS)
+    allowed = torch.tensor(lowrank_tasks.DECISION_STRENGTHS)
     dist = (s[:, None] - allowed[None]).abs().min(1).values
     expect(bool((dist < 1e-6).all()), "every strength must be one of +-3.2/100 * {1, 2, 4, 8, 16}")
     expect(len(torch.unique(torch.round(s * 1e6))) == 10,
@@ -148,7 +149,7 @@ def check_resample_connectivity(fn):
 @self_check("Exercise 10.4: the population-averaged gain <Phi'>(Delta)",
             hint="<Phi'>(Delta) = (1/sqrt(2 pi)) * integral of (1 - tanh(Delta z)^2) exp(-z^2/2) dz; "
                  "scipy.integrate.quad over (-inf, inf) or numpy's hermegauss do it. Note the "
-                 "Gaussian normalisation is 1/sqrt(2 pi): the sheet's 1/(2 pi) is a misprint.")
+                 "Gaussian normalisation is 1/sqrt(2 pi): the project's 1/(2 pi) is a misprint.")
 def check_mean_gain(fn):
     for delta in (0.0, 0.3, 1.0, 2.5, 6.0):
         got = fn(delta)
@@ -158,7 +159,7 @@ def check_mean_gain(fn):
             raise CheckFailure(f"mean_gain({delta}) should return a number, got {type(got).__name__}") from None
         expected = reference_mean_gain(delta)
         if delta == 0.0 and abs(val - 1.0 / math.sqrt(2 * math.pi)) < 1e-3:
-            raise CheckFailure("mean_gain(0) = 0.399 = 1/sqrt(2 pi): you used the sheet's 1/(2 pi) "
+            raise CheckFailure("mean_gain(0) = 0.399 = 1/sqrt(2 pi): you used the project's 1/(2 pi) "
                                "prefactor; the Gaussian density needs 1/sqrt(2 pi), so that "
                                "mean_gain(0) = tanh'(0) = 1")
         expect(np.isfinite(val) and abs(val - expected) < 1e-4,

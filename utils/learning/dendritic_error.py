@@ -35,10 +35,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import Any
+
 import torch
 
-from .training import History
-from .validation import check_int, check_real, check_tensor_shape
+from ..training.loop import History, train
+from ..validation import check_int, check_real, check_tensor_shape
 
 __all__ = ["DendriticErrorNet", "SettledState"]
 
@@ -162,7 +164,7 @@ class DendriticErrorNet:
         return s
 
     def learn_self_prediction(self, inputs: torch.Tensor, n_updates: int, *, batch_size: int = 64,
-                              lr: float = 0.3) -> History:
+                              lr: float = 0.3, progress: bool = False) -> History:
         """Phase 1, no targets: only the interneuron and apical weights learn, until the
         interneurons predict the output and cancel the top-down input. ``inputs`` is a pool of
         input patterns (n, n_input) sampled in order. Records the mean |apical potential|."""
@@ -170,31 +172,46 @@ class DendriticErrorNet:
         batch_size = check_int("batch_size", batch_size, min_value=1)
         lr = check_real("lr", lr, low=0.0, low_open=True)
         check_tensor_shape("inputs", inputs, (None, self.n_input))
-        hist = History()
-        for k in range(n_updates):
-            idx = torch.arange(k * batch_size, (k + 1) * batch_size) % inputs.shape[0]
-            s = self._step(inputs[idx], None, 0.0, lr)
-            hist.append(apical=float(s.apical.abs().mean()),
-                        interneuron_error=float((s.interneuron - s.output).abs().mean()))
-        return hist
+        calls = iter(range(n_updates))
+
+        def batch_fn() -> torch.Tensor:
+            k = next(calls)
+            return inputs[torch.arange(k * batch_size, (k + 1) * batch_size) % inputs.shape[0]]
+
+        def update(net: "DendriticErrorNet", x: torch.Tensor, step: int) -> tuple[None, dict]:
+            s = net._step(x, None, 0.0, lr)
+            return None, {"apical": float(s.apical.abs().mean()),
+                          "interneuron_error": float((s.interneuron - s.output).abs().mean())}
+
+        return train(self, batch_fn, n_updates, update_fn=update, progress=progress,
+                     desc="self-prediction")
 
     def learn(self, batch_fn, n_updates: int, *, lr: float = 0.3, lr_interneuron: float = 0.5,
-              test: tuple[torch.Tensor, torch.Tensor] | None = None, test_every: int = 50) -> History:
+              test: tuple[torch.Tensor, torch.Tensor] | None = None, test_every: int = 50,
+              progress: bool = False) -> History:
         """Phase 2: learn the task from batches ``batch_fn() -> (x, y*)`` with the local rules
         (plain, batch-averaged updates, scaled so that ``lr`` means what it means for gradient
-        descent on the mean squared error: see :meth:`forward_updates`).
+        descent on the mean squared error: see :meth:`forward_updates`), through the course's
+        training loop :func:`utils.training.train`.
         Records the training MSE of the un-nudged prediction, the mean |apical potential| and,
         every ``test_every`` updates, the MSE on the held-out ``test`` set."""
         n_updates = check_int("n_updates", n_updates, min_value=1)
         lr = check_real("lr", lr, low=0.0, low_open=True)
         lr_interneuron = check_real("lr_interneuron", lr_interneuron, low=0.0)
         test_every = check_int("test_every", test_every, min_value=1)
-        hist = History()
-        for k in range(n_updates):
-            x, y = batch_fn()
-            s = self._step(x, y, lr, lr_interneuron)
-            hist.append(loss=float((s.prediction - y).pow(2).mean()),
-                        apical=float(s.apical.abs().mean()))
-            if test is not None and (k % test_every == 0 or k == n_updates - 1):
-                hist.append(test_step=k, test_loss=float((self.predict(test[0]) - test[1]).pow(2).mean()))
-        return hist
+
+        def update(net: "DendriticErrorNet", batch: Any, step: int) -> tuple[float, dict]:
+            x, y = batch
+            s = net._step(x, y, lr, lr_interneuron)
+            return float((s.prediction - y).pow(2).mean()), {"apical": float(s.apical.abs().mean())}
+
+        def held_out(net: "DendriticErrorNet") -> dict[str, float]:
+            return {"test_loss": float((net.predict(test[0]) - test[1]).pow(2).mean())}
+
+        def record(net: "DendriticErrorNet", step: int) -> dict[str, float]:
+            return {"test_step": step, **held_out(net)} if (
+                step % test_every == 0 or step == n_updates - 1) else {}
+
+        return train(self, batch_fn, n_updates, update_fn=update,
+                     after_step=record if test is not None else None, progress=progress,
+                     desc="dendritic error")

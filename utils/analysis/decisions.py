@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .tasks import TaskBatch
-from .validation import check_int, check_real
+from ..tasks.batch import TaskBatch
+from ..validation import check_int, check_real
 
 __all__ = ["ideal_observer_accuracy", "choices", "decision_accuracy", "accuracy_by", "evaluate", "Evaluation"]
 

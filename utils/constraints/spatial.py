@@ -2,7 +2,7 @@
 
 Units get positions on a regular 2-D sheet or 3-D grid (:func:`grid_positions`), pairwise
 Euclidean distances (:func:`distance_matrix`) enter the wiring cost of
-:func:`utils.penalties.wiring_penalty`, and the functions below measure what the cost did to the
+:func:`utils.constraints.penalties.wiring_penalty`, and the functions below measure what the cost did to the
 trained connectivity: the weight-weighted mean connection length, the share of the total weight
 carried by short connections, weight against distance, modularity and clustering.
 
@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .validation import check_bool, check_int, check_real, check_tensor_shape
+from ..validation import as_numpy, check_bool, check_int, check_real
 
 __all__ = [
     "grid_positions",
@@ -34,18 +34,12 @@ __all__ = [
 ]
 
 
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=float)
-
-
 def _square(name: str, value) -> np.ndarray:
     if not hasattr(value, "shape"):
         raise TypeError(f"{name} must be a square tensor or array, got {type(value).__name__}")
     if len(value.shape) != 2 or value.shape[0] != value.shape[1]:
         raise ValueError(f"{name} must be a square 2-D matrix, got shape {tuple(value.shape)}")
-    return _np(value)
+    return as_numpy(value, float)
 
 
 def grid_positions(shape: Sequence[int], spacing: float = 1.0) -> torch.Tensor:
@@ -61,7 +55,7 @@ def grid_positions(shape: Sequence[int], spacing: float = 1.0) -> torch.Tensor:
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
         raise TypeError(f"shape must be a sequence of 2 or 3 integers, got {shape!r}")
     if len(shape) not in (2, 3):
-        raise ValueError(f"shape must have 2 (sheet) or 3 (cube) entries, got {len(shape)}")
+        raise ValueError(f"shape must have 2 (a plane) or 3 (a cube) entries, got {len(shape)}")
     sizes = [check_int(f"shape[{i}]", s, min_value=1) for i, s in enumerate(shape)]
     spacing = check_real("spacing", spacing, low=0.0, low_open=True)
     axes = [torch.arange(s, dtype=torch.float32) * spacing for s in sizes]
@@ -268,7 +262,7 @@ def plot_grid_network(weights, positions, ax=None, top_fraction: float = 0.05,
     import matplotlib.pyplot as plt
 
     w = np.abs(_square("weights", weights))
-    p = _np(positions)
+    p = as_numpy(positions, float)
     if p.ndim != 2 or p.shape[0] != w.shape[0] or p.shape[1] not in (2, 3):
         raise ValueError(f"positions must have shape ({w.shape[0]}, 2 or 3), got {p.shape}")
     top_fraction = check_real("top_fraction", top_fraction, low=0.0, high=1.0, low_open=True)
@@ -313,7 +307,7 @@ def plot_weight_vs_distance(results: dict, distances, ax=None, colors: dict | No
         _, ax = plt.subplots(figsize=(4.6, 3.4))
     for label, w in results.items():
         lengths, means, _ = weight_by_distance(w, distances)
-        ax.plot(lengths, means / np.abs(_np(w)).mean(), "o-", ms=3, label=label,
+        ax.plot(lengths, means / np.abs(as_numpy(w, float)).mean(), "o-", ms=3, label=label,
                 color=(colors or {}).get(label))
     ax.set_xlabel("connection length (grid spacings)")
     ax.set_ylabel("mean |W| / overall mean |W|")

@@ -16,7 +16,7 @@ R-dimensional **effective circuit**
 
 with ``Delta^2`` the variance of ``x_i`` across units (``kappa^T Sigma_mm kappa + 2 v kappa^T
 sigma_mI + sigma_I^2 v^2``) and ``<Phi'>(Delta) = E_z[tanh'(Delta z)]``, ``z ~ N(0, 1)``
-(:func:`utils.meanfield.mean_gain`, shared with the rank-one chapter). The project sheet's
+(:func:`utils.analysis.meanfield.mean_gain`, shared with the rank-one chapter). The project's
 rank-2 circuit keeps only the "diagonal" terms (``sigma_{n_1 m_1}``, ``sigma_{n_2 m_2}``, ``sigma_{n_r I}``, ``sigma_{m_r w}`` and the variances):
 :meth:`EffectiveCircuit.diagonal`.
 
@@ -24,19 +24,18 @@ Also here, for the rank-2 working-memory chapter: the time constant of a decayin
 (:func:`fit_time_constant`), one trial per stimulus pair (:func:`condition_index`) and a
 training curriculum on the delay (:class:`DelayCurriculum`). The
 network itself, its training, the Gaussian fit and the latent projection are in
-:mod:`utils.lowrank`. Everything here is NumPy; tensors are accepted wherever arrays are.
+:mod:`utils.models.lowrank`. Everything here is NumPy; tensors are accepted wherever arrays are.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ..validation import as_float_array, check_real
 from .meanfield import mean_gain
-from .validation import check_int, check_real
 
 __all__ = [
     "EffectiveCircuit",
@@ -45,41 +44,23 @@ __all__ = [
     "flow_field",
     "fit_time_constant",
     "condition_index",
-    "DelayCurriculum",
     "PAPER_WM_SIGMAS",
 ]
 
 #: Covariances of Dubreuil et al.'s trained working-memory network, as listed in the project
-#: sheet (seed 004, section 3, step 7); all variances are 1 and all other covariances 0.
+#: project's statement (chapter 11); all variances are 1 and all other covariances 0.
 PAPER_WM_SIGMAS: dict[str, float] = {
     "n1m1": 1.0, "n2m2": 1.0, "n1I": 0.5, "n2I": 1.9, "m1w": 2.8, "m2w": -2.2,
 }
 
 
-def _as_array(name: str, value: Any, ndim: tuple[int, ...] | None = None) -> np.ndarray:
-    """``value`` (array, tensor, number or nested list) as a finite float64 array."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be an array or tensor of real numbers, got "
-                        f"{type(value).__name__}") from err
-    if ndim is not None and arr.ndim not in ndim:
-        allowed = " or ".join(str(d) for d in ndim)
-        raise ValueError(f"{name} must have {allowed} dimension(s), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must contain only finite numbers (no nan or inf)")
-    return arr
-
-
 def _gain(delta: np.ndarray) -> np.ndarray:
-    """``<Phi'>(Delta)`` elementwise, always as an array (:func:`utils.meanfield.mean_gain`)."""
+    """``<Phi'>(Delta)`` elementwise, always as an array (:func:`utils.analysis.meanfield.mean_gain`)."""
     return np.asarray(mean_gain(delta), dtype=float)
 
 
 def _vec(name: str, value: Any, length: int) -> np.ndarray:
-    arr = _as_array(name, value, ndim=(0, 1))
+    arr = as_float_array(name, value, ndim=(0, 1))
     if arr.ndim == 0:
         arr = np.full(length, float(arr))
     if arr.shape != (length,):
@@ -119,13 +100,13 @@ class EffectiveCircuit:
     rank: int = field(init=False)
 
     def __post_init__(self) -> None:
-        nm = _as_array("sigma_nm", self.sigma_nm, ndim=(0, 2))
+        nm = as_float_array("sigma_nm", self.sigma_nm, ndim=(0, 2))
         if nm.ndim == 0:
             nm = nm.reshape(1, 1)
         if nm.shape[0] != nm.shape[1] or nm.shape[0] < 1:
             raise ValueError(f"sigma_nm must be a square (R, R) array, got shape {nm.shape}")
         rank = nm.shape[0]
-        mm = np.eye(rank) if self.sigma_mm is None else _as_array("sigma_mm", self.sigma_mm, ndim=(0, 2))
+        mm = np.eye(rank) if self.sigma_mm is None else as_float_array("sigma_mm", self.sigma_mm, ndim=(0, 2))
         if mm.ndim == 0:
             mm = mm.reshape(1, 1)
         if mm.shape != (rank, rank):
@@ -169,8 +150,8 @@ class EffectiveCircuit:
         Covariances are centred and normalised by N (``np.cov(..., bias=True)``); the theory
         assumes zero-mean vectors, so check that the means are small.
         """
-        m = _as_array("m", m, ndim=(1, 2))
-        n = _as_array("n", n, ndim=(1, 2))
+        m = as_float_array("m", m, ndim=(1, 2))
+        n = as_float_array("n", n, ndim=(1, 2))
         m = m[:, None] if m.ndim == 1 else m
         n = n[:, None] if n.ndim == 1 else n
         if m.shape != n.shape:
@@ -178,8 +159,8 @@ class EffectiveCircuit:
         n_units, rank = m.shape
         if n_units < 2:
             raise ValueError(f"m must have at least 2 rows (units), got {n_units}")
-        I = _as_array("I", I, ndim=(1, 2)).reshape(-1)
-        w = _as_array("w", w, ndim=(1, 2)).reshape(-1)
+        I = as_float_array("I", I, ndim=(1, 2)).reshape(-1)
+        w = as_float_array("w", w, ndim=(1, 2)).reshape(-1)
         for name, vec in (("I", I), ("w", w)):
             if vec.shape != (n_units,):
                 raise ValueError(f"{name} must have {n_units} entries (one per unit), got {vec.shape}")
@@ -191,7 +172,7 @@ class EffectiveCircuit:
 
     @classmethod
     def from_model(cls, model: Any) -> "EffectiveCircuit":
-        """:meth:`from_vectors` applied to a :class:`utils.lowrank.LowRankRNN` with one input
+        """:meth:`from_vectors` applied to a :class:`utils.models.lowrank.LowRankRNN` with one input
         (its ``m``, ``n``, ``I``, ``w``, ``tau`` and ``dt``)."""
         for attr in ("m", "n", "I", "w", "tau", "dt"):
             if not hasattr(model, attr):
@@ -210,7 +191,7 @@ class EffectiveCircuit:
                    sigma_mw=[s["m1w"], s["m2w"]], tau=tau, dt=dt)
 
     def diagonal(self) -> "EffectiveCircuit":
-        """The sheet's reduced circuit: drop the cross-overlaps ``sigma_{n_r m_s}`` (r != s),
+        """The project's reduced circuit: drop the cross-overlaps ``sigma_{n_r m_s}`` (r != s),
         the covariances among the ``m`` vectors and with ``I``, and ``sigma_{I w}``."""
         return replace(self, sigma_nm=np.diag(np.diag(self.sigma_nm)),
                        sigma_mm=np.diag(np.diag(self.sigma_mm)), sigma_mI=np.zeros(self.rank),
@@ -225,7 +206,7 @@ class EffectiveCircuit:
         sigma_nI``, ``sigma_m'w = A^T sigma_mw``, ``Sigma_m'm' = A^T Sigma_mm A`` and
         ``sigma_m'I = A^T sigma_mI``; trajectories satisfy ``kappa = A kappa'``.
         """
-        a = _as_array("A", A, ndim=(2,))
+        a = as_float_array("A", A, ndim=(2,))
         if a.shape != (self.rank, self.rank):
             raise ValueError(f"A must have shape ({self.rank}, {self.rank}), got {a.shape}")
         if abs(np.linalg.det(a)) < 1e-12:
@@ -280,11 +261,11 @@ class EffectiveCircuit:
     # --- dynamics ----------------------------------------------------------------------------
 
     def _kv(self, kappa: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
-        k = _as_array("kappa", kappa)
+        k = as_float_array("kappa", kappa)
         if k.ndim == 0 or k.shape[-1] != self.rank:
             raise ValueError(f"kappa must have shape (..., {self.rank}) for a rank-{self.rank} "
                              f"circuit, got {k.shape}")
-        vv = _as_array("v", v)
+        vv = as_float_array("v", v)
         try:
             np.broadcast_shapes(k.shape[:-1], vv.shape)
         except ValueError as err:
@@ -322,7 +303,7 @@ class CircuitTrajectory:
 
 
 def _inputs(u: Any) -> np.ndarray:
-    arr = _as_array("u", u, ndim=(1, 2, 3))
+    arr = as_float_array("u", u, ndim=(1, 2, 3))
     if arr.ndim == 3:
         if arr.shape[2] != 1:
             raise ValueError(f"u must have one input channel: shape (T, B) or (T, B, 1), got {arr.shape}")
@@ -363,7 +344,7 @@ def simulate_circuit(circuit: EffectiveCircuit, u: Any, *, kappa0: Any = None) -
     if kappa0 is None:
         k = np.zeros((batch, rank))
     else:
-        k0 = _as_array("kappa0", kappa0, ndim=(1, 2))
+        k0 = as_float_array("kappa0", kappa0, ndim=(1, 2))
         if k0.shape not in ((rank,), (batch, rank)):
             raise ValueError(f"kappa0 must have shape ({rank},) or ({batch}, {rank}), got {k0.shape}")
         k = np.broadcast_to(k0, (batch, rank)).copy()
@@ -395,8 +376,8 @@ def flow_field(circuit: EffectiveCircuit, kappa1: Any, kappa2: Any, v: float = 0
         raise TypeError(f"circuit must be an EffectiveCircuit, got {type(circuit).__name__}")
     if circuit.rank != 2:
         raise ValueError(f"flow_field needs a rank-2 circuit, got rank {circuit.rank}")
-    k1 = _as_array("kappa1", kappa1, ndim=(1,))
-    k2 = _as_array("kappa2", kappa2, ndim=(1,))
+    k1 = as_float_array("kappa1", kappa1, ndim=(1,))
+    k2 = as_float_array("kappa2", kappa2, ndim=(1,))
     v = check_real("v", v)
     grid = np.stack(np.meshgrid(k1, k2), axis=-1)
     vel = circuit.velocity(grid, np.full(grid.shape[:-1], v))
@@ -416,7 +397,7 @@ def fit_time_constant(trace: Any, dt: float) -> float:
         ``tau_fit`` with ``|trace| ~ exp(-t / tau_fit)``: positive for a decay, negative for a
         growth, ``inf`` for a constant signal.
     """
-    arr = _as_array("trace", trace, ndim=(1, 2))
+    arr = as_float_array("trace", trace, ndim=(1, 2))
     dt = check_real("dt", dt, low=0.0, low_open=True)
     if arr.shape[0] < 2:
         raise ValueError(f"trace must have at least 2 time points, got {arr.shape[0]}")
@@ -436,72 +417,11 @@ def condition_index(f1: Any, f2: Any) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(index, pairs)``: trial indices (K,) and the pairs (K, 2).
     """
-    a = _as_array("f1", f1, ndim=(1,))
-    b = _as_array("f2", f2, ndim=(1,))
+    a = as_float_array("f1", f1, ndim=(1,))
+    b = as_float_array("f2", f2, ndim=(1,))
     if a.shape != b.shape:
         raise ValueError(f"f1 and f2 must have the same length, got {a.shape} and {b.shape}")
     pairs, index = np.unique(np.column_stack([a, b]), axis=0, return_index=True)
     return index, pairs
 
 
-class DelayCurriculum:
-    """Batches of working-memory trials whose delay grows during training (seed 004, section 3).
-
-    Each call returns ``utils.lowrank.working_memory_batch(batch_size, ...)`` with the first
-    stimulus at steps 5-10 and the second stimulus (11 steps long) starting ``delay`` steps after
-    the first one ends. The delay starts at ``start_delay`` and grows by one step every
-    ``updates_per_step`` calls until it reaches ``full_delay`` (49 steps: the sheet's second
-    stimulus at steps 60-70), where it stays.
-
-    Args:
-        batch_size: trials per batch.
-        start_delay: delay (steps) of the first batches, 0 <= start_delay <= full_delay.
-        full_delay: final delay (default 49).
-        updates_per_step: calls between two increments (>= 1).
-        generator: seeded ``torch.Generator`` for reproducible batches.
-
-    Attributes:
-        calls: number of batches produced so far; ``delay``: the delay of the next batch;
-        ``n_ramp``: number of calls until the full delay is reached.
-    """
-
-    U1_ON, U1_OFF, U2_LENGTH = 5, 10, 11
-
-    def __init__(self, batch_size: int = 32, *, start_delay: int = 0, full_delay: int = 49,
-                 updates_per_step: int = 10, generator: Any = None) -> None:
-        import torch
-
-        self.batch_size = check_int("batch_size", batch_size, min_value=1)
-        self.full_delay = check_int("full_delay", full_delay, min_value=0)
-        self.start_delay = check_int("start_delay", start_delay, min_value=0, max_value=self.full_delay)
-        self.updates_per_step = check_int("updates_per_step", updates_per_step, min_value=1)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        self.generator = generator
-        self.calls = 0
-
-    @property
-    def delay(self) -> int:
-        return min(self.full_delay, self.start_delay + self.calls // self.updates_per_step)
-
-    @property
-    def n_ramp(self) -> int:
-        return (self.full_delay - self.start_delay) * self.updates_per_step
-
-    def timing(self, delay: int | None = None) -> dict[str, int]:
-        """Keyword arguments of ``working_memory_batch`` for ``delay`` (default: the current one)."""
-        d = self.delay if delay is None else check_int("delay", delay, min_value=0)
-        u2_on = self.U1_OFF + 1 + d
-        return {"u1_on": self.U1_ON, "u1_off": self.U1_OFF, "u2_on": u2_on,
-                "u2_off": u2_on + self.U2_LENGTH - 1}
-
-    def __call__(self) -> dict:
-        from .lowrank import working_memory_batch
-
-        batch = working_memory_batch(self.batch_size, generator=self.generator, **self.timing())
-        self.calls += 1
-        return batch
-
-    def __repr__(self) -> str:
-        return (f"DelayCurriculum(batch_size={self.batch_size}, delay={self.delay}, "
-                f"start={self.start_delay}, full={self.full_delay}, every={self.updates_per_step})")

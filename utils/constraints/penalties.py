@@ -13,7 +13,7 @@ actually uses, not on the free parameters: under Dale's law a negative parameter
 synapse (rectified to zero), and a masked parameter does not exist, so neither should cost
 anything.
 
-Gradient clipping (seed 000, section 1.4) bounds the size of each update, a crude model of the
+Gradient clipping (chapter 2) bounds the size of each update, a crude model of the
 physical limit on how much a synapse can change at once: :func:`clip_by_norm`,
 :func:`clip_by_value` and :func:`clipped_sgd_step`.
 """
@@ -23,23 +23,19 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .validation import check_bool, check_choice, check_real, check_tensor_shape
+from ..validation import check_bool, check_choice, check_real, check_tensor_shape
 
 __all__ = [
     "l1_weight_penalty",
     "rate_penalty",
     "wiring_penalty",
     "penalised_loss",
-    "clip_by_norm",
-    "clip_by_value",
-    "clipped_sgd_step",
     "near_zero_fraction",
-    "StepFunctionOptimizer",
     "PenaltyRun",
     "fit_penalised",
 ]
@@ -113,7 +109,7 @@ def wiring_penalty(weights: torch.Tensor, distances: torch.Tensor,
         weights: effective recurrent weights ``W[post, pre]``, shape (N, N).
         distances: distances ``d_ij`` between the units' positions, shape (N, N), non-negative.
         communicability: optional weighting ``C`` (N, N), e.g. from
-            :func:`utils.spatial.communicability` of the current weights (Achterberg et al. 2023).
+            :func:`utils.constraints.spatial.communicability` of the current weights (Achterberg et al. 2023).
             It is used as a fixed weighting: no gradient flows through it.
         reduction: ``"sum"`` or ``"mean"`` (divided by N*N).
 
@@ -163,8 +159,8 @@ def penalised_loss(model: nn.Module, batch, *, l1: float = 0.0, rate: float = 0.
         ``(loss, metrics)`` with metrics ``accuracy``, ``task_loss``, ``mean_rate`` and the value
         of each active penalty term.
     """
-    from .analysis import decision_accuracy
-    from .training import cross_entropy_loss
+    from ..analysis.decisions import decision_accuracy
+    from ..training.losses import cross_entropy_loss
 
     l1 = check_real("l1", l1, low=0.0)
     rate = check_real("rate", rate, low=0.0)
@@ -205,58 +201,6 @@ def penalised_loss(model: nn.Module, batch, *, l1: float = 0.0, rate: float = 0.
     return loss, metrics
 
 
-def _grads(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
-    if isinstance(params, torch.Tensor):
-        params = [params]
-    params = list(params)
-    for i, p in enumerate(params):
-        if not isinstance(p, torch.Tensor):
-            raise TypeError(f"params must be tensors, got {type(p).__name__} at position {i}")
-    return params
-
-
-def clip_by_norm(grads: Iterable[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
-    """Scale a list of gradients so that their joint (global) L2 norm is at most ``max_norm``.
-
-    Gradients whose global norm is already within the bound are returned unchanged (as new
-    tensors); otherwise all are multiplied by ``max_norm / norm``, keeping their direction.
-    """
-    grads = _grads(grads)
-    max_norm = check_real("max_norm", max_norm, low=0.0, low_open=True)
-    if not grads:
-        return []
-    norm = torch.sqrt(sum((g.detach().double() ** 2).sum() for g in grads)).item()
-    scale = min(1.0, max_norm / norm) if norm > 0 else 1.0
-    return [g * scale for g in grads]
-
-
-def clip_by_value(grads: Iterable[torch.Tensor], max_value: float) -> list[torch.Tensor]:
-    """Clamp every gradient entry to ``[-max_value, max_value]`` (seed 000's elementwise bound)."""
-    grads = _grads(grads)
-    max_value = check_real("max_value", max_value, low=0.0, low_open=True)
-    return [g.clamp(-max_value, max_value) for g in grads]
-
-
-@torch.no_grad()
-def clipped_sgd_step(params: Iterable[torch.Tensor], lr: float, max_norm: float) -> float:
-    """One plain gradient-descent step with the global gradient norm clipped to ``max_norm``.
-
-    Every parameter with a ``.grad`` moves by ``-lr * clipped_grad``; parameters without a
-    gradient are left alone. Returns the gradient norm *before* clipping. The largest possible
-    change of the whole parameter vector in one step is therefore ``lr * max_norm``.
-    """
-    params = [p for p in _grads(params) if p.grad is not None]
-    lr = check_real("lr", lr, low=0.0, low_open=True)
-    max_norm = check_real("max_norm", max_norm, low=0.0, low_open=True)
-    if not params:
-        return 0.0
-    grads = [p.grad for p in params]
-    norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads)).item()
-    for p, g in zip(params, clip_by_norm(grads, max_norm)):
-        p.sub_(lr * g)
-    return norm
-
-
 def near_zero_fraction(weights: torch.Tensor, rel_threshold: float = 0.01,
                        mask: torch.Tensor | None = None) -> float:
     """Fraction of weights whose magnitude is below ``rel_threshold`` times the largest magnitude.
@@ -284,37 +228,6 @@ def near_zero_fraction(weights: torch.Tensor, rel_threshold: float = 0.01,
     if top == 0:
         return 1.0
     return float((w_sel < rel_threshold * top).float().mean())
-
-
-class StepFunctionOptimizer(torch.optim.Optimizer):
-    """Wrap a function ``step_fn(params, lr, max_norm)`` as a torch optimiser.
-
-    Lets :func:`utils.training.train` use a hand-written update such as :func:`clipped_sgd_step`
-    (or a student's version of it): ``train(model, ..., optimizer=StepFunctionOptimizer(
-    model.parameters(), clipped_sgd_step, lr=0.1, max_norm=1.0))``.
-    """
-
-    def __init__(self, params: Iterable[torch.Tensor], step_fn: Callable, lr: float,
-                 max_norm: float) -> None:
-        if not callable(step_fn):
-            raise TypeError(f"step_fn must be a function (params, lr, max_norm), got "
-                            f"{type(step_fn).__name__}")
-        lr = check_real("lr", lr, low=0.0, low_open=True)
-        max_norm = check_real("max_norm", max_norm, low=0.0, low_open=True)
-        super().__init__(params, {"lr": lr, "max_norm": max_norm})
-        self.step_fn = step_fn
-
-    @torch.no_grad()
-    def step(self, closure: Callable | None = None):  # type: ignore[override]
-        """Apply ``step_fn`` to all parameters (one group) with the group's ``lr``/``max_norm``."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        params = [p for group in self.param_groups for p in group["params"]]
-        group = self.param_groups[0]
-        self.step_fn(params, group["lr"], group["max_norm"])
-        return loss
 
 
 @dataclass
@@ -345,7 +258,7 @@ class PenaltyRun:
         return self.model.recurrent_weights().detach()
 
 
-def fit_penalised(pool, test_batch, *, n_hidden: int = 64, n_updates: int = 500,
+def fit_penalised(pool, test_batch, *, n_units: int = 64, n_updates: int = 500,
                   dale: bool = False, seed: int = 0, lr: float = 1e-2,
                   final_lr: float | None = 1e-3, batch_size: int = 64, sigma_rec: float = 0.05,
                   rho: float = 1.0, clip_grad: float | None = None,
@@ -360,7 +273,7 @@ def fit_penalised(pool, test_batch, *, n_hidden: int = 64, n_updates: int = 500,
         pool: a large :class:`~utils.tasks.TaskBatch` of training trials (batches are drawn
             from it with :func:`utils.tasks.batch_sampler`).
         test_batch: held-out trials for the measurements.
-        n_hidden, dale, sigma_rec, rho: network options (see :class:`~utils.models.RateRNN`).
+        n_units, dale, sigma_rec, rho: network options (see :class:`~utils.models.RateRNN`).
         n_updates, lr, final_lr, batch_size, clip_grad: training options (see
             :func:`utils.training.train`; ``final_lr=None`` keeps the rate constant).
         optimizer_fn: optional ``optimizer_fn(model) -> torch.optim.Optimizer`` replacing Adam.
@@ -369,11 +282,12 @@ def fit_penalised(pool, test_batch, *, n_hidden: int = 64, n_updates: int = 500,
         **penalty_kwargs: passed to :func:`penalised_loss` (``l1``, ``rate``, ``wiring``,
             ``distances``, ``communicability``, ``decision_weight``, ``l1_fn``, ...).
     """
-    from .analysis import decision_accuracy
-    from .models import RateRNN
-    from .seeding import set_seed
-    from .tasks import TaskBatch, batch_sampler
-    from .training import train
+    from ..analysis.decisions import decision_accuracy
+    from ..models.rate import RateRNN
+    from ..seeding import set_seed
+    from ..tasks.batch import TaskBatch
+    from ..tasks.neurogym_tasks import batch_sampler
+    from ..training.loop import train
 
     if not isinstance(pool, TaskBatch):
         raise TypeError(f"pool must be a TaskBatch (e.g. task.batch(4096)), got {type(pool).__name__}")
@@ -387,7 +301,7 @@ def fit_penalised(pool, test_batch, *, n_hidden: int = 64, n_updates: int = 500,
     if unknown:
         raise ValueError(f"unknown penalty options {unknown}; allowed: {sorted(allowed)}")
     set_seed(seed)
-    model = RateRNN(pool.inputs.shape[-1], n_hidden, int(pool.targets.max()) + 1, dale=dale,
+    model = RateRNN(pool.inputs.shape[-1], n_units, int(pool.targets.max()) + 1, dale=dale,
                     sigma_rec=sigma_rec, rho=rho, seed=seed)
     optimizer = optimizer_fn(model) if optimizer_fn is not None else None
     loss_fn = functools.partial(penalised_loss, **penalty_kwargs)
@@ -402,6 +316,6 @@ def fit_penalised(pool, test_batch, *, n_hidden: int = 64, n_updates: int = 500,
         outputs, rates = model(test_batch.inputs)
     valid_rates = rates[test_batch.valid]
     settings = {k: v for k, v in penalty_kwargs.items() if k not in ("distances",)}
-    settings.update(dale=dale, n_hidden=n_hidden, n_updates=n_updates, clip_grad=clip_grad)
+    settings.update(dale=dale, n_units=n_units, n_updates=n_updates, clip_grad=clip_grad)
     return PenaltyRun(model, history, decision_accuracy(outputs, test_batch),
                       float(valid_rates.mean()), float(valid_rates.max()), seconds, settings)

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import torch
 
-from .. import learning_rules as lr
-from . import expect, expect_close, self_check
+from ..learning import feedback_alignment, rflo
+from .core import expect, expect_close, self_check
 
 __all__ = ["reference_fa_backward", "reference_eligibility_step", "reference_rflo_weight_update",
            "check_fa_backward", "check_eligibility_step", "check_rflo_weight_update"]
 
-reference_fa_backward = lr.fa_backward
-reference_eligibility_step = lr.eligibility_step
-reference_rflo_weight_update = lr.rflo_weight_update
+reference_fa_backward = feedback_alignment.fa_backward
+reference_eligibility_step = rflo.eligibility_step
+reference_rflo_weight_update = rflo.rflo_weight_update
 
 
 @self_check("Exercise 3.1: the feedback-alignment backward pass",

@@ -9,7 +9,7 @@
 
 with optional Dale's law (``W = ([W+]_+ \\odot M) D``, no self-connections, readout from the
 excitatory units only), an optional fixed sparsity mask, and an optional two-layer "dendritic"
-input stage (each unit a small two-layer network, seed 000 eqs. 3-6 and 15-17).
+input stage (each unit a small two-layer network, chapter 1; Poirazi et al. 2003).
 
 The time loop runs inside :class:`LeakyRNNFunction`, a custom autograd function whose backward
 pass is written by hand (a few batched tensor operations per time step, checked against autograd
@@ -24,10 +24,11 @@ import math
 import torch
 from torch import nn
 
-from .masks import dale_signs, dendritic_block_mask, effective_weights, n_excitatory, sparsity_mask
-from .validation import check_bool, check_int, check_real, check_tensor_shape
+from ..constraints.masks import dale_signs, effective_weights, n_excitatory, sparsity_mask
+from .dendritic import DendriticInput
+from ..validation import check_bool, check_int, check_real, check_tensor_shape
 
-__all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "DendriticInput", "RateRNN"]
+__all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "RateRNN"]
 
 
 class LeakyRNNFunction(torch.autograd.Function):
@@ -104,7 +105,7 @@ def constrained_step(x: torch.Tensor, weight: torch.Tensor, signs: torch.Tensor,
     """One Euler step of the E/I network, written plainly (the reference for lab 1).
 
     ``x_new = (1 - alpha) x + alpha * relu(x) @ W.T + drive`` with the Dale's-law weights
-    ``W = ([weight]_+ * mask * (1 - I)) D`` (see :func:`utils.masks.effective_weights`).
+    ``W = ([weight]_+ * mask * (1 - I)) D`` (see :func:`utils.constraints.masks.effective_weights`).
 
     Args:
         x: pre-activations, shape (batch, N).
@@ -122,42 +123,11 @@ def constrained_step(x: torch.Tensor, weight: torch.Tensor, signs: torch.Tensor,
     return (1.0 - alpha) * x + alpha * torch.relu(x) @ w.t() + drive
 
 
-class DendriticInput(nn.Module):
-    """Two-layer "dendritic" input stage: each unit is a small two-layer network.
-
-    ``h_hat = relu(W_hat x + b_hat)`` gives every unit ``n_branches`` private dendritic
-    sub-units (seed 000, eq. 15); the soma sums only its own branches through the block-masked
-    matrix ``W_soma * M_block`` (eqs. 6 and 17). The mask multiplies the weights in every forward
-    pass, so masked entries receive zero gradient and stay exactly zero.
-    """
-
-    def __init__(self, n_input: int, n_units: int, n_branches: int = 4) -> None:
-        super().__init__()
-        n_input = check_int("n_input", n_input, min_value=1)
-        n_units = check_int("n_units", n_units, min_value=1)
-        n_branches = check_int("n_branches", n_branches, min_value=1)
-        self.n_units, self.n_branches = n_units, n_branches
-        self.branches = nn.Linear(n_input, n_units * n_branches)
-        self.register_buffer("block_mask", dendritic_block_mask(n_units, n_branches))
-        self.soma_weight = nn.Parameter(torch.randn(n_units, n_units * n_branches)
-                                        / math.sqrt(n_branches))
-        with torch.no_grad():
-            self.soma_weight.mul_(self.block_mask)
-
-    def soma_matrix(self) -> torch.Tensor:
-        """The masked branch-to-soma matrix (block diagonal)."""
-        return self.soma_weight * self.block_mask
-
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        h_hat = torch.relu(self.branches(u))
-        return h_hat @ self.soma_matrix().t()
-
-
 class RateRNN(nn.Module):
     """Continuous-time rate RNN with optional Dale's law, sparsity mask and dendritic input.
 
     Args:
-        n_input, n_hidden, n_output: layer sizes.
+        n_input, n_units, n_output: layer sizes.
         tau: membrane time constant (ms). dt: Euler step (ms), ``0 < dt <= tau``.
         sigma_rec: recurrent noise; per-step std is ``sqrt(2 dt / tau) * sigma_rec``.
         dale: if True, ``W = ([W+]_+ * M) D`` with an excitatory fraction ``e_frac``, no
@@ -165,7 +135,7 @@ class RateRNN(nn.Module):
         e_frac: excitatory fraction in (0, 1) (used when ``dale``).
         sparsity: fraction of absent recurrent connections in [0, 1) (fixed mask), or pass
             ``mask`` directly.
-        mask: optional fixed 0/1 recurrent mask of shape (n_hidden, n_hidden).
+        mask: optional fixed 0/1 recurrent mask of shape (n_units, n_units).
         n_branches: if given, inputs reach each unit through a two-layer dendritic stage
             (:class:`DendriticInput`) instead of a single linear map.
         rho: spectral radius of the initial recurrent weights (set by the fixed factor
@@ -173,16 +143,16 @@ class RateRNN(nn.Module):
         seed: seed of the sparsity mask.
 
     ``forward(u)`` takes inputs of shape (time, batch, n_input) and returns
-    ``(outputs, rates)`` of shapes (time, batch, n_output) and (time, batch, n_hidden).
+    ``(outputs, rates)`` of shapes (time, batch, n_output) and (time, batch, n_units).
     """
 
-    def __init__(self, n_input: int, n_hidden: int, n_output: int, *, tau: float = 100.0,
+    def __init__(self, n_input: int, n_units: int, n_output: int, *, tau: float = 100.0,
                  dt: float = 20.0, sigma_rec: float = 0.0, dale: bool = False,
                  e_frac: float = 0.8, sparsity: float = 0.0, mask: torch.Tensor | None = None,
                  n_branches: int | None = None, rho: float = 1.0, seed: int = 0) -> None:
         super().__init__()
         self.n_input = check_int("n_input", n_input, min_value=1)
-        self.n_hidden = check_int("n_hidden", n_hidden, min_value=2)
+        self.n_units = check_int("n_units", n_units, min_value=2)
         self.n_output = check_int("n_output", n_output, min_value=1)
         self.tau = check_real("tau", tau, low=0.0, low_open=True)
         self.dt = check_real("dt", dt, low=0.0, low_open=True)
@@ -192,7 +162,7 @@ class RateRNN(nn.Module):
         self.sigma_rec = check_real("sigma_rec", sigma_rec, low=0.0)
         self.dale = check_bool("dale", dale)
         rho = check_real("rho", rho, low=0.0, low_open=True)
-        n = self.n_hidden
+        n = self.n_units
         if mask is None:
             mask = sparsity_mask(n, n, sparsity, seed=seed, no_self=dale)
         else:
@@ -229,7 +199,7 @@ class RateRNN(nn.Module):
         return self.dt / self.tau
 
     def _initial_weights(self) -> torch.Tensor:
-        n = self.n_hidden
+        n = self.n_units
         if self.dale:
             # Non-negative magnitudes; inhibitory columns scaled so that E and I inputs balance
             # on average (as in Song, Yang & Wang 2016).
@@ -263,7 +233,7 @@ class RateRNN(nn.Module):
         return self._effective(self.weight) * self.weight_scale
 
     def input_drive(self, u: torch.Tensor) -> torch.Tensor:
-        """``W_in u + b`` for every time step, shape (time, batch, n_hidden)."""
+        """``W_in u + b`` for every time step, shape (time, batch, n_units)."""
         return self.input_layer(u) + self.bias
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None

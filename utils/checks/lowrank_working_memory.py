@@ -12,9 +12,10 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .. import effective_circuit as ec
-from .. import lowrank
-from . import expect, expect_close, expect_shape, self_check
+from ..analysis import effective_circuit as ec
+from ..analysis import lowrank_stats
+from ..models import lowrank
+from .core import expect, expect_close, expect_shape, self_check
 
 __all__ = [
     "reference_lowrank_forward", "reference_project_latents", "reference_effective_circuit",
@@ -39,7 +40,7 @@ def _model_with(m: torch.Tensor, n: torch.Tensor, I: torch.Tensor, w: torch.Tens
 
 def reference_lowrank_forward(u: torch.Tensor, m: torch.Tensor, n: torch.Tensor, I: torch.Tensor,
                               w: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lab signature of :class:`utils.lowrank.LowRankRNN`'s forward pass for given vectors.
+    """Lab signature of :class:`utils.models.lowrank.LowRankRNN`'s forward pass for given vectors.
 
     ``u`` (T, B); ``m``, ``n`` (N, R); ``I``, ``w`` (N,). Returns ``z`` (T, B) and ``x``
     (T, B, N), with ``x`` starting at 0 and ``x_t = x_{t-1} + alpha (-x_{t-1} + m n^T
@@ -51,16 +52,16 @@ def reference_lowrank_forward(u: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
 
 
 def reference_project_latents(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Lab signature of :func:`utils.lowrank.latents` (projection): ``kappa_r = x . m_r / |m_r|^2``."""
+    """Lab signature of :func:`utils.lowrank_stats.latents` (projection): ``kappa_r = x . m_r / |m_r|^2``."""
     m = torch.as_tensor(m, dtype=torch.float32)
     m = m[:, None] if m.dim() == 1 else m
     model = _model_with(m, m, m[:, 0], m[:, 0], 0.2)
-    return lowrank.latents(model, torch.as_tensor(x, dtype=torch.float32), method="projection")
+    return lowrank_stats.latents(model, torch.as_tensor(x, dtype=torch.float32), method="projection")
 
 
 def reference_effective_circuit(u: torch.Tensor, sigmas: Mapping[str, float], alpha: float
                                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lab signature of the sheet's 2-D effective circuit (:func:`utils.effective_circuit.simulate_circuit`
+    """Lab signature of the project's 2-D effective circuit (:func:`utils.analysis.effective_circuit.simulate_circuit`
     on the diagonal circuit).
 
     ``sigmas`` holds ``n1m1, n2m2, n1I, n2I, m1w, m2w`` and optionally the standard deviations
@@ -121,7 +122,7 @@ def check_project_latents(fn):
 
 @self_check("Exercise 11.3: the two-dimensional effective circuit",
             hint="Start from kappa = 0 and v = 0. Each step: Delta = sqrt(s_m1^2 k1^2 + "
-                 "s_m2^2 k2^2 + s_I^2 v^2), g = mean_gain(Delta) (utils.meanfield); k_r += alpha * (-k_r + g * "
+                 "s_m2^2 k2^2 + s_I^2 v^2), g = mean_gain(Delta) (utils.analysis.meanfield); k_r += alpha * (-k_r + g * "
                  "(s_nrmr * k_r + s_nrI * v)) using the OLD v; then v += alpha * (u[t] - v); "
                  "z = g' * (s_m1w k1 + s_m2w k2) with g' the gain of the NEW state.")
 def check_effective_circuit(fn):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .validation import check_int, check_real, check_tensor_shape
+from ..validation import check_int, check_real, check_tensor_shape
 
 __all__ = [
     "n_excitatory",
@@ -55,7 +55,7 @@ def sign_matrix(n_units: int, e_frac: float = 0.8) -> torch.Tensor:
 
 
 def dale_mask(n_units: int, e_frac: float = 0.8) -> torch.Tensor:
-    """Signed mask: ``(1 - I) D``, i.e. column signs and no self-connections (seed 000, eq. 7)."""
+    """Signed mask: ``(1 - I) D``, i.e. column signs and no self-connections (chapter 1)."""
     signs = dale_signs(n_units, e_frac)
     return (1.0 - torch.eye(n_units)) * signs[None, :]
 
@@ -94,7 +94,7 @@ def sparsity_mask(n_post: int, n_pre: int | None = None, sparsity: float = 0.0, 
 
 
 def dendritic_block_mask(n_units: int, n_branches: int) -> torch.Tensor:
-    """Block mask from dendritic branches to their own soma (seed 000, eq. 17).
+    """Block mask from dendritic branches to their own soma (chapter 1; Poirazi et al. 2003).
 
     Row ``i`` (unit ``i``) has ones in columns ``i*n_branches ... (i+1)*n_branches - 1`` and zeros
     elsewhere, so each unit sees only its own ``n_branches`` dendritic sub-units. Shape

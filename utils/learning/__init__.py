@@ -1,0 +1,6 @@
+"""Learning rules a brain might implement (chapter 3).
+
+- :mod:`utils.learning.feedback_alignment` -- feedback alignment (Lillicrap et al. 2016)
+- :mod:`utils.learning.rflo`               -- RFLO (Murray 2019) and BPTT for comparison
+- :mod:`utils.learning.dendritic_error`    -- the dendritic error model (Sacramento et al. 2018)
+"""

@@ -1,0 +1,18 @@
+"""The course's networks, one module per model family, all following :mod:`utils.models.base`.
+
+- :mod:`utils.models.base`      -- the model interface (:class:`RecurrentModel`)
+- :mod:`utils.models.rate`      -- continuous-time rate RNN, optionally E/I and sparse (chapters 1-2)
+- :mod:`utils.models.dendritic` -- two-layer dendritic input units (chapter 1)
+- :mod:`utils.models.tanh`      -- the leaky tanh network trained by RFLO (chapter 3)
+- :mod:`utils.models.lowrank`   -- low-rank tanh networks (chapters 10-11)
+"""
+
+from .base import RecurrentModel, check_model_interface
+from .dendritic import DendriticInput
+from .lowrank import LowRankFunction, LowRankRNN
+from .rate import LeakyRNNFunction, RateRNN, constrained_step, leaky_rnn
+from .tanh import LeakyTanhRNN
+
+__all__ = ["RecurrentModel", "check_model_interface", "DendriticInput", "LowRankFunction",
+           "LowRankRNN", "LeakyRNNFunction", "RateRNN", "constrained_step", "leaky_rnn",
+           "LeakyTanhRNN"]

@@ -1,0 +1,53 @@
+"""The one interface every recurrent model of the course follows (chapter 1 introduces it).
+
+Written down once as a :class:`typing.Protocol`, so that training, analysis and plotting code can
+take any of the course's networks:
+
+- **constructor vocabulary**: ``n_input``, ``n_units``, ``n_output`` (sizes), ``tau`` (membrane
+  time constant, ms) and ``dt`` (Euler step, ms); a model without a time constant of its own (a
+  discrete-time GRU) documents what it does with them;
+- ``forward(u) -> (outputs, states)`` with ``u`` of shape (time, batch, n_input), ``outputs`` of
+  shape (time, batch, n_output) (a single-readout network may return (time, batch)) and
+  ``states`` the units' activity, (time, batch, n_units);
+- ``recurrent_weights()``: the effective (n_units, n_units) matrix ``W[post, pre]`` that the
+  dynamics use, after every constraint (Dale's law, masks, a low-rank product).
+
+The feed-forward networks of chapter 3 (the feedback-alignment MLP, the dendritic-error network)
+have no recurrence and no time and are not recurrent models.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+__all__ = ["RecurrentModel", "check_model_interface"]
+
+
+@runtime_checkable
+class RecurrentModel(Protocol):
+    """What every recurrent network of the course provides (see the module docstring)."""
+
+    n_input: int
+    n_units: int
+    n_output: int
+    tau: float
+    dt: float
+
+    def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the network on inputs ``u`` (time, batch, n_input): ``(outputs, states)``."""
+        ...
+
+    def recurrent_weights(self) -> torch.Tensor:
+        """The effective recurrent weights (n_units, n_units) used in the dynamics."""
+        ...
+
+
+def check_model_interface(model: object) -> None:
+    """Raise :class:`TypeError` naming what ``model`` lacks of :class:`RecurrentModel`."""
+    missing = [name for name in ("n_input", "n_units", "n_output", "tau", "dt", "forward",
+                                 "recurrent_weights") if not hasattr(model, name)]
+    if missing:
+        raise TypeError(f"model must follow the course's model interface "
+                        f"(utils.models.RecurrentModel); {type(model).__name__} lacks {missing}")
