@@ -1,4 +1,5 @@
-"""Measurements on trained networks: accuracies, per-condition accuracies, activity summaries."""
+"""Measurements on trained networks: accuracies, per-condition accuracies, activity summaries
+(introduced in chapter 1, used by every classification chapter)."""
 
 from __future__ import annotations
 

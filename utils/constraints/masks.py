@@ -1,4 +1,4 @@
-"""Connectivity masks: Dale's-law signs, sparsity masks and dendritic block masks.
+"""Connectivity masks: Dale's-law signs, sparsity masks and dendritic block masks (chapter 1).
 
 Conventions (used throughout the course):
 
@@ -22,7 +22,7 @@ __all__ = [
     "dale_mask",
     "sparsity_mask",
     "dendritic_block_mask",
-    "effective_weights",
+    "effective_weights", "cell_type_mask",
 ]
 
 
@@ -61,7 +61,8 @@ def dale_mask(n_units: int, e_frac: float = 0.8) -> torch.Tensor:
 
 
 def sparsity_mask(n_post: int, n_pre: int | None = None, sparsity: float = 0.0, *,
-                  seed: int = 0, no_self: bool = False) -> torch.Tensor:
+                  seed: int = 0, no_self: bool = False,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Fixed random 0/1 mask in which a fraction ``sparsity`` of the connections is absent.
 
     Exactly ``round(sparsity * number_of_candidates)`` connections are removed, chosen with a
@@ -74,11 +75,15 @@ def sparsity_mask(n_post: int, n_pre: int | None = None, sparsity: float = 0.0, 
         seed: seed of the mask's own random generator.
         no_self: if True (square masks only), the diagonal is also zero and does not count
             among the candidates.
+        generator: draw from this generator instead of a new one seeded by ``seed`` (it is
+            advanced; ``seed`` is then ignored).
     """
     n_post = check_int("n_post", n_post, min_value=1)
     n_pre = n_post if n_pre is None else check_int("n_pre", n_pre, min_value=1)
     sparsity = check_real("sparsity", sparsity, low=0.0, high=1.0, high_open=True)
     seed = check_int("seed", seed, min_value=0)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if no_self and n_pre != n_post:
         raise ValueError(f"no_self=True needs a square mask, got n_post={n_post}, n_pre={n_pre}")
     candidates = torch.ones(n_post, n_pre)
@@ -86,11 +91,46 @@ def sparsity_mask(n_post: int, n_pre: int | None = None, sparsity: float = 0.0, 
         candidates.fill_diagonal_(0.0)
     idx = candidates.flatten().nonzero().squeeze(1)
     n_remove = int(round(sparsity * idx.numel()))
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed) if generator is None else generator
     remove = idx[torch.randperm(idx.numel(), generator=gen)[:n_remove]]
     mask = candidates.flatten()
     mask[remove] = 0.0
     return mask.view(n_post, n_pre)
+
+
+def cell_type_mask(types, probabilities, generator: torch.Generator) -> torch.Tensor:
+    """Random 0/1 mask whose connection probability depends on the cell types (chapter 1).
+
+    Entry ``(i, j)`` (from unit ``j`` to unit ``i``) is 1 with probability
+    ``probabilities[types[i], types[j]]``, independently, and the diagonal is 0 (no
+    self-connections): the type-specific connectivity of a cortical area measured by Jiang et al.
+    (2015), as used by multi-type network models such as Liu & Wang's (2024).
+
+    Args:
+        types: integer type index of every unit, shape ``(N,)`` (any order of the types).
+        probabilities: ``(K, K)`` table, row = postsynaptic type, column = presynaptic type,
+            entries in [0, 1].
+        generator: the random generator to draw from (advanced by the call).
+    """
+    types = torch.as_tensor(types)
+    if types.dim() != 1 or types.dtype.is_floating_point or types.numel() < 1:
+        raise ValueError(f"types must be a 1-D sequence of integer type indices, got shape "
+                         f"{tuple(types.shape)} and dtype {types.dtype}")
+    p = torch.as_tensor(probabilities, dtype=torch.float32)
+    if p.dim() != 2 or p.shape[0] != p.shape[1]:
+        raise ValueError(f"probabilities must be a square (K, K) table, got shape {tuple(p.shape)}")
+    if not torch.all((p >= 0) & (p <= 1)):
+        raise ValueError("probabilities must lie in [0, 1]")
+    if int(types.min()) < 0 or int(types.max()) >= p.shape[0]:
+        raise ValueError(f"types must be indices in 0..{p.shape[0] - 1}, got values from "
+                         f"{int(types.min())} to {int(types.max())}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    types = types.long()
+    prob = p[types][:, types]
+    mask = (torch.rand(prob.shape, generator=generator) < prob).float()
+    mask.fill_diagonal_(0.0)
+    return mask
 
 
 def dendritic_block_mask(n_units: int, n_branches: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""A toy of the dendritic error model (Sacramento et al. 2018), in its steady-state rate form.
+"""A toy of the dendritic error model (Sacramento et al. 2018), in its steady-state rate form
+(chapter 3).
 
 Three populations: hidden **pyramidal** cells with a basal and an apical dendrite, one
 **interneuron** per output unit in the hidden area, and linear **output** pyramidal cells.

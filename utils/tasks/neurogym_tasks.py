@@ -1,4 +1,4 @@
-"""Reproducible batches of trials from neurogym tasks.
+"""Reproducible batches of trials from neurogym tasks (introduced in chapter 1).
 
 neurogym's own ``Dataset`` is only reproducible when the environment's private RNG is seeded, and
 its gymnasium wrappers print deprecation warnings. :class:`NeurogymTask` builds the environment

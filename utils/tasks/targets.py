@@ -1,4 +1,5 @@
-"""Target-trajectory tasks after Murray (2019): the network's output must follow a given signal.
+"""Target-trajectory tasks after Murray (2019): the network's output must follow a given signal
+(chapter 3).
 
 :class:`PeriodicTargetTask` is the periodic-output task of Murray's figure 2: a recurrent network
 must produce a one-dimensional periodic signal (a sum of a few sinusoids with fixed random
