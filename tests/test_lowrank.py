@@ -271,3 +271,18 @@ def test_lab_checks_pass_the_references_and_catch_mistakes():
 
     assert lab.check_mean_gain(todo, quiet=True).status == NOT_IMPLEMENTED
     assert lab.check_lowrank_forward(lambda *a: 1 / 0, quiet=True).status == ERROR
+
+
+def test_latents_accepts_vectors():
+    from utils.analysis.lowrank_stats import latents
+    net = LowRankRNN(30, 2, 1, seed=3)
+    u = torch.randn(9, 4, 1)
+    _, x = net(u)
+    by_model = latents(net, x)
+    assert torch.allclose(latents(net.m, x), by_model)
+    assert torch.allclose(latents(net.m[:, 0], x), by_model[..., :1])
+    assert torch.allclose(latents(net.m, x, method="exact", inputs=net.I), latents(net, x, method="exact"))
+    with pytest.raises(ValueError, match="inputs"):
+        latents(net.m, x, method="exact")
+    with pytest.raises(TypeError, match="model"):
+        latents("m", x)

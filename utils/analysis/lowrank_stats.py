@@ -130,24 +130,48 @@ def resample(model: LowRankRNN, *, n_units: int | None = None, seed: int = 0,
     return new
 
 
-def latents(model: LowRankRNN, x: torch.Tensor, *, method: str = "projection") -> torch.Tensor:
-    """Latent variables ``kappa`` (T, B, R) of the states ``x`` (T, B, N).
+def latents(model: LowRankRNN | torch.Tensor, x: torch.Tensor, *, method: str = "projection",
+            inputs: torch.Tensor | None = None) -> torch.Tensor:
+    """Latent variables ``kappa`` (T, B, R) of the states ``x`` (T, B, N) (chapters 10-11).
+
+    ``model`` is a :class:`~utils.models.LowRankRNN` or directly its left connectivity vectors
+    ``m`` (N, R) (a single vector (N,) counts as R = 1).
 
     ``method="projection"`` (the project's definition): ``kappa_r = x . m_r / |m_r|^2``.
     ``method="exact"``: the coordinates on the ``m_r`` in the least-squares decomposition
-    ``x = sum_r kappa_r m_r + sum_k v_k I_k``; with ``x`` from :meth:`LowRankRNN.forward` it
-    returns the network's own latents ``K`` exactly. The two agree up to the (small, of order
-    1/sqrt(N)) overlaps between ``m`` and ``I``.
+    ``x = sum_r kappa_r m_r + sum_k v_k I_k`` (the input vectors ``I`` come from the model, or
+    from ``inputs`` (N, K) when ``model`` is a matrix); with ``x`` from
+    :meth:`LowRankRNN.forward` it returns the network's own latents ``K`` exactly. The two agree
+    up to the overlaps between ``m`` and ``I``.
     """
-    _check_model(model)
     check_choice("method", method, ["projection", "exact"])
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != model.n_units:
-        raise ValueError(f"x must be a tensor of shape (time, batch, {model.n_units}), got "
+    if isinstance(model, LowRankRNN):
+        if inputs is not None:
+            raise ValueError("inputs must be None when model is a LowRankRNN (its own I is used)")
+        m, I = model.m.detach(), model.I
+    elif isinstance(model, torch.Tensor):
+        m = model.detach()
+        if m.dim() == 1:
+            m = m[:, None]
+        if m.dim() != 2:
+            raise ValueError(f"m must have shape (N,) or (N, R), got {tuple(model.shape)}")
+        I = None if inputs is None else torch.as_tensor(inputs)
+        if I is not None:
+            I = I[:, None] if I.dim() == 1 else I
+            check_tensor_shape("inputs", I, (m.shape[0], None))
+        if method == "exact" and I is None:
+            raise ValueError("method='exact' needs the input vectors: pass inputs=I (N, K)")
+    else:
+        raise TypeError(f"model must be a LowRankRNN or a tensor m of shape (N, R), got "
+                        f"{type(model).__name__}")
+    n_units, rank = m.shape
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != n_units:
+        raise ValueError(f"x must be a tensor of shape (time, batch, {n_units}), got "
                          f"{tuple(x.shape) if hasattr(x, 'shape') else type(x).__name__}")
     with torch.no_grad():
-        m = model.m.detach().to(x.dtype)
+        m = m.to(x.dtype)
         if method == "projection":
             return x @ m / (m * m).sum(0)
-        basis = torch.cat([m, model.I.to(x.dtype)], dim=1)  # (N, R + K)
+        basis = torch.cat([m, I.to(x.dtype)], dim=1)  # (N, R + K)
         coords = torch.linalg.lstsq(basis, x.reshape(-1, x.shape[-1]).t()).solution
-        return coords[: model.rank].t().reshape(*x.shape[:2], model.rank)
+        return coords[:rank].t().reshape(*x.shape[:2], rank)

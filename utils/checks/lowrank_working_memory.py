@@ -52,11 +52,10 @@ def reference_lowrank_forward(u: torch.Tensor, m: torch.Tensor, n: torch.Tensor,
 
 
 def reference_project_latents(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Lab signature of :func:`utils.lowrank_stats.latents` (projection): ``kappa_r = x . m_r / |m_r|^2``."""
-    m = torch.as_tensor(m, dtype=torch.float32)
-    m = m[:, None] if m.dim() == 1 else m
-    model = _model_with(m, m, m[:, 0], m[:, 0], 0.2)
-    return lowrank_stats.latents(model, torch.as_tensor(x, dtype=torch.float32), method="projection")
+    """Lab signature of :func:`utils.analysis.lowrank_stats.latents` (projection):
+    ``kappa_r = x . m_r / |m_r|^2``, with the arguments in the exercise's order."""
+    return lowrank_stats.latents(torch.as_tensor(m, dtype=torch.float32),
+                                 torch.as_tensor(x, dtype=torch.float32), method="projection")
 
 
 def reference_effective_circuit(u: torch.Tensor, sigmas: Mapping[str, float], alpha: float
