@@ -87,3 +87,33 @@ def test_effective_weights_obey_dale_and_mask():
 def test_effective_weights_wrong_mask_shape():
     with pytest.raises(ValueError, match=r"mask must have shape \(4, 4\)"):
         masks.effective_weights(torch.randn(4, 4), torch.ones(4), torch.ones(3, 3))
+
+
+def test_sparsity_mask_from_a_generator():
+    gen = torch.Generator().manual_seed(3)
+    state = gen.get_state()
+    m = masks.sparsity_mask(12, 12, 0.25, generator=gen)
+    assert int((m == 0).sum()) == 36
+    assert not torch.equal(state, gen.get_state())          # the generator was used
+    again = torch.Generator()
+    again.set_state(state)
+    assert torch.equal(m, masks.sparsity_mask(12, 12, 0.25, generator=again))
+    with pytest.raises(TypeError):
+        masks.sparsity_mask(4, 4, 0.5, generator=3)
+
+
+def test_cell_type_mask_probabilities_and_errors():
+    types = torch.arange(600) % 2
+    p = torch.tensor([[0.0, 1.0], [0.3, 0.5]])
+    m = masks.cell_type_mask(types, p, torch.Generator().manual_seed(0))
+    assert torch.all(torch.diagonal(m) == 0)
+    assert torch.all(m[types == 0][:, types == 0] == 0)
+    block = m[types == 0][:, types == 1]
+    assert torch.all(block == 1)
+    assert abs(float(m[types == 1][:, types == 0].mean()) - 0.3) < 0.02
+    with pytest.raises(ValueError):
+        masks.cell_type_mask(torch.tensor([0, 2]), p, torch.Generator())
+    with pytest.raises(ValueError):
+        masks.cell_type_mask(types, torch.tensor([[1.5, 0.0], [0.0, 0.0]]), torch.Generator())
+    with pytest.raises(TypeError):
+        masks.cell_type_mask(types, p, None)

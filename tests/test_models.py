@@ -117,3 +117,58 @@ def test_clipped_synapse_still_receives_gradient():
     out.sum().backward()
     assert model.weight.grad[0, 1] != 0
     assert model.recurrent_weights()[0, 1] == 0
+
+
+def test_constraint_violations_fail_on_corrupted_networks():
+    import copy
+
+    torch.manual_seed(4)
+    model = RateRNN(3, 20, 3, dale=True, sparsity=0.3)
+    assert model.constraint_violations() == 0
+    # parameters overwritten with numbers of both signs: the effective weights still obey Dale's
+    # law (the forward pass rectifies), the stored parameters do not
+    corrupted = copy.deepcopy(model)
+    with torch.no_grad():
+        corrupted.weight.copy_(torch.randn(20, 20) * 5)
+    assert corrupted.constraint_violations() > 0
+    # an optimiser step without the projection leaves negative parameters behind
+    unprojected = copy.deepcopy(model)
+    opt = torch.optim.Adam(unprojected.parameters(), lr=0.5)
+    out, _ = unprojected(torch.randn(15, 8, 3))
+    (out - 1.0).pow(2).mean().backward()
+    opt.step()
+    assert unprojected.constraint_violations() > 0
+    unprojected.constrain_()
+    assert unprojected.constraint_violations() == 0
+    # a corrupted sign buffer gives effective weights of the wrong sign for their column
+    flipped = copy.deepcopy(model)
+    flipped.signs[0] = -1.0
+    assert flipped.constraint_violations() > 0
+    # a forward pass that forgot to rectify
+    leaky = copy.deepcopy(model)
+    with torch.no_grad():
+        leaky.weight[0, 5] = -1.0
+    leaky._effective = lambda w: w * leaky.mask * leaky.signs[None, :]
+    assert leaky.constraint_violations() > 0
+
+
+def test_constraint_violations_unconstrained_network_checks_the_mask():
+    model = RateRNN(3, 10, 2, sparsity=0.5)
+    assert model.constraint_violations() == 0
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    assert model.constraint_violations() == int((model.mask == 0).sum())
+
+
+def test_count_constraint_violations_counts_each_entry_once():
+    from utils.models.rate import count_constraint_violations
+
+    signs = torch.tensor([1.0, -1.0])
+    mask = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    weight = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    effective = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
+    assert count_constraint_violations(weight, effective, signs, mask) == 0
+    bad = torch.tensor([[0.5, -1.0], [-1.0, 0.0]])   # self-connection (outside the mask) + wrong sign
+    assert count_constraint_violations(weight, bad, signs, mask) == 2
+    with pytest.raises(ValueError):
+        count_constraint_violations(weight, effective, torch.ones(3), mask)

@@ -225,3 +225,51 @@ def test_lab_checks_accept_references_and_reject_common_mistakes(capsys):
     assert C.check_wiring_cost(lambda w, d: 1 / 0, quiet=True).status == ERROR
     assert C.check_rate_penalty("not a function", quiet=True).status == ERROR
     assert "PASS" in capsys.readouterr().out
+
+
+def test_l1_proximal_step_gives_exact_zeros():
+    w = torch.tensor([[1.0, -0.5], [0.02, -0.01]])
+    out = P.l1_proximal_step(w, torch.zeros(2, 2), lr=0.1, beta=0.3)
+    assert torch.allclose(out, torch.tensor([[0.97, -0.47], [0.0, 0.0]]))
+    assert out[1, 0] == 0 and out[1, 1] == 0
+    g = torch.tensor([[0.0, 0.0], [-1.0, 0.0]])          # the task step can revive a weight
+    assert P.l1_proximal_step(w, g, 0.1, 0.3)[1, 0] == pytest.approx(0.09)
+    with pytest.raises(ValueError):
+        P.l1_proximal_step(w, torch.zeros(3, 3), 0.1, 0.3)
+
+
+def test_lab2_new_checks_pass_references_and_fail_mistakes():
+    from utils.checks import FAIL, PASS
+    from utils.checks import cost_function as lab2
+
+    assert lab2.check_communicability_wiring_cost(lab2.reference_communicability_wiring_cost,
+                                                  quiet=True).status == PASS
+    assert lab2.check_l1_proximal_step(lab2.reference_l1_proximal_step, quiet=True).status == PASS
+
+    def subgradient_step(w, g, lr, beta):
+        return w - lr * g - lr * beta * torch.sign(w)
+
+    assert lab2.check_l1_proximal_step(subgradient_step, quiet=True).status == FAIL
+
+    def zero_strength_nan(w, d):
+        a = w.abs()
+        s = torch.diag(a.sum(1) ** -0.5)
+        return (a * d * torch.linalg.matrix_exp(s @ a @ s)).sum()
+
+    assert lab2.check_communicability_wiring_cost(zero_strength_nan, quiet=True).status == FAIL
+
+
+def test_blocks_are_independent_networks():
+    from utils.constraints.penalty_blocks import fit_penalised_blocks
+
+    pool = _toy_batch(T=12, B=64, seed=1)
+    d = distance_matrix(grid_positions((2, 2, 2)))
+    runs = fit_penalised_blocks(pool, pool, [dict(seed=0), dict(seed=0, l1=1e-2),
+                                             dict(seed=1, wiring=1e-2, communicability=True)],
+                                n_units=8, n_updates=5, batch_size=4, distances=d, progress=False)
+    assert len(runs) == 3 and all(r.weights.shape == (8, 8) for r in runs)
+    assert runs[1].settings["l1"] == 1e-2
+    with pytest.raises(ValueError):
+        fit_penalised_blocks(pool, pool, [dict(l1=1.0)], n_units=8, n_updates=1)
+    with pytest.raises(ValueError):
+        fit_penalised_blocks(pool, pool, [dict(seed=0, wiring=1.0)], n_units=8, n_updates=1)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import torch
 
-from ..constraints import clipping, penalties
+from ..constraints import clipping, penalties, spatial
 from .core import expect, expect_close, self_check
 
 __all__ = [
     "reference_l1_penalty", "reference_rate_penalty", "reference_wiring_cost",
     "reference_clipped_sgd_step",
     "check_l1_penalty", "check_rate_penalty", "check_wiring_cost", "check_clipped_sgd_step",
+    "reference_communicability_wiring_cost", "reference_l1_proximal_step",
+    "check_communicability_wiring_cost", "check_l1_proximal_step",
 ]
 
 
@@ -36,8 +38,20 @@ def reference_wiring_cost(weights: torch.Tensor, distances: torch.Tensor) -> tor
 
 
 def reference_clipped_sgd_step(params, lr: float, max_norm: float) -> float:
-    """Lab signature of :func:`utils.clipping.clipped_sgd_step`."""
+    """Lab signature of :func:`utils.constraints.clipping.clipped_sgd_step`."""
     return clipping.clipped_sgd_step(params, lr, max_norm)
+
+
+def reference_communicability_wiring_cost(weights: torch.Tensor, distances: torch.Tensor) -> torch.Tensor:
+    """Lab signature of the communicability-weighted wiring cost of Achterberg et al. (2023):
+    ``sum_ij |W_ij| d_ij C_ij`` with ``C`` = :func:`utils.constraints.spatial.communicability` of ``W``."""
+    return penalties.wiring_penalty(weights, distances, communicability=spatial.communicability(weights))
+
+
+def reference_l1_proximal_step(weights: torch.Tensor, grad: torch.Tensor, lr: float,
+                               beta: float) -> torch.Tensor:
+    """Lab signature of :func:`utils.constraints.penalties.l1_proximal_step`."""
+    return penalties.l1_proximal_step(weights, grad, lr, beta)
 
 
 def _scalar(got, what: str) -> torch.Tensor:
@@ -56,8 +70,8 @@ def _expect_differentiable(fn, *args, what: str) -> None:
 
 
 @self_check("Exercise 2.1: the L1 weight penalty",
-            hint="Sum the absolute values of all entries: weights.abs().sum(). Not the mean, "
-                 "not the square.")
+            hint="The penalty charges every weight by its size, whatever its sign, and adds up "
+                 "over all entries (not an average, not a square).")
 def check_l1_penalty(fn):
     gen = torch.Generator().manual_seed(0)
     for shape in [(3, 3), (10, 10), (4, 7)]:
@@ -71,8 +85,8 @@ def check_l1_penalty(fn):
 
 
 @self_check("Exercise 2.2: the L2 rate penalty",
-            hint="Square every rate and average over time, trials and units: rates.pow(2).mean(). "
-                 "This is the lecture's sum over t and i divided by T * N (and averaged over trials).")
+            hint="Which operation makes high rates especially expensive? Then remove the "
+                 "dependence on trial length, batch size and number of units.")
 def check_rate_penalty(fn):
     gen = torch.Generator().manual_seed(1)
     for shape in [(5, 2, 3), (20, 8, 16)]:
@@ -87,8 +101,8 @@ def check_rate_penalty(fn):
 
 
 @self_check("Exercise 2.3: the wiring cost",
-            hint="Multiply the weight magnitudes by the distances elementwise and sum: "
-                 "(weights.abs() * distances).sum(). Negative (inhibitory) weights cost too.")
+            hint="Each connection costs its strength times its length; an inhibitory (negative) "
+                 "connection needs an axon just as long as an excitatory one.")
 def check_wiring_cost(fn):
     gen = torch.Generator().manual_seed(2)
     w = torch.tensor([[0.0, -2.0], [1.0, 0.0]])
@@ -108,9 +122,9 @@ def check_wiring_cost(fn):
 
 
 @self_check("Exercise 2.4: a clipped gradient-descent step",
-            hint="Compute ONE norm over all gradients together, sqrt(sum_p (p.grad**2).sum()); if "
-                 "it exceeds max_norm, scale every gradient by max_norm / norm; then "
-                 "p -= lr * grad inside torch.no_grad(). Return the norm before clipping.")
+            hint="The bound is on the whole update: treat all gradients as one long vector. "
+                 "Scaling keeps the direction; only a vector that is too long is shortened. "
+                 "In-place updates of parameters must not be recorded by autograd.")
 def check_clipped_sgd_step(fn):
     def make(grads):
         ps = []
@@ -141,3 +155,48 @@ def check_clipped_sgd_step(fn):
     fn([p, q], 0.1, 5.0)
     expect(torch.equal(q.detach(), torch.ones(2)),
            "parameters whose .grad is None must be left unchanged")
+
+
+@self_check("Exercise 2.5: the communicability-weighted wiring cost",
+            hint="Follow the definition step by step: the magnitudes |W|, the strength of every "
+                 "unit (what flows into it), the normalised matrix, its matrix exponential "
+                 "(torch has one), then the cost. Think about what a unit with no connections "
+                 "does to the normalisation.")
+def check_communicability_wiring_cost(fn):
+    gen = torch.Generator().manual_seed(5)
+    w = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    d = torch.tensor([[0.0, 2.0], [2.0, 0.0]])
+    got = _scalar(fn(w, d), "communicability_wiring_cost")
+    expect_close(got.reshape(()), reference_communicability_wiring_cost(w, d),
+                 "communicability_wiring_cost for two units connected both ways")
+    for n in [5, 12]:
+        p = torch.rand(n, 3, generator=gen)
+        dist = torch.cdist(p, p)
+        wn = torch.randn(n, n, generator=gen)
+        expect_close(_scalar(fn(wn, dist), "communicability_wiring_cost").reshape(()),
+                     reference_communicability_wiring_cost(wn, dist),
+                     f"communicability_wiring_cost for {n} units", rtol=1e-4)
+    zero_row = wn.clone()
+    zero_row[0] = 0.0  # unit 0 receives nothing: its strength is zero
+    got = _scalar(fn(zero_row, dist), "communicability_wiring_cost")
+    expect(bool(torch.isfinite(got).all()), "a unit without inputs (strength 0) gave a cost that is "
+                                            "not finite: handle zero strengths")
+
+
+@self_check("Exercise 2.6: a proximal L1 step",
+            hint="Take the task step first. Then ask, for one weight v, which w minimises "
+                 "(w - v)^2 / 2 + lr * beta * |w|: sketch it for v above, inside and below the "
+                 "interval [-lr*beta, lr*beta]. The answer has a name in the chapter.")
+def check_l1_proximal_step(fn):
+    w = torch.tensor([[1.0, -0.5], [0.02, -0.01]])
+    g = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    got = fn(w, g, 0.1, 0.3)  # threshold 0.03
+    expect_close(got, reference_l1_proximal_step(w, g, 0.1, 0.3),
+                 "l1_proximal_step with zero task gradient, lr=0.1, beta=0.3")
+    expect(bool(got[1, 0] == 0) and bool(got[1, 1] == 0),
+           "weights smaller than lr * beta must become exactly zero, not just small")
+    gen = torch.Generator().manual_seed(6)
+    w = torch.randn(6, 6, generator=gen)
+    g = torch.randn(6, 6, generator=gen)
+    expect_close(fn(w, g, 0.05, 2.0), reference_l1_proximal_step(w, g, 0.05, 2.0),
+                 "l1_proximal_step(random W, random gradient, lr=0.05, beta=2)")

@@ -36,6 +36,7 @@ __all__ = [
     "wiring_penalty",
     "penalised_loss",
     "near_zero_fraction",
+    "l1_proximal_step",
     "PenaltyRun",
     "fit_penalised",
 ]
@@ -199,6 +200,26 @@ def penalised_loss(model: nn.Module, batch, *, l1: float = 0.0, rate: float = 0.
         loss = loss + wiring * pen
         metrics["wiring_penalty"] = wiring * pen.item()
     return loss, metrics
+
+
+@torch.no_grad()
+def l1_proximal_step(weights: torch.Tensor, grad: torch.Tensor, lr: float, beta: float) -> torch.Tensor:
+    """One proximal-gradient step for ``task cost + beta * sum |W_ij|`` (chapter 2, Lab 2).
+
+    A plain gradient step on the task cost, ``V = W - lr * grad``, followed by the proximal map
+    of ``lr * beta * |.|``, the soft threshold ``sign(V) * max(|V| - lr * beta, 0)``: every
+    weight whose magnitude after the task step is at most ``lr * beta`` becomes *exactly* zero.
+    (A gradient step on the L1 term itself, ``- lr * beta * sign(W)``, overshoots zero and leaves
+    the weight oscillating around it instead.) Returns a new tensor.
+    """
+    w = _check_matrix("weights", weights)
+    g = _check_matrix("grad", grad)
+    if g.shape != w.shape:
+        raise ValueError(f"grad must have the shape of weights {tuple(w.shape)}, got {tuple(g.shape)}")
+    lr = check_real("lr", lr, low=0.0, low_open=True)
+    beta = check_real("beta", beta, low=0.0)
+    v = w - lr * g
+    return torch.sign(v) * torch.clamp(v.abs() - lr * beta, min=0.0)
 
 
 def near_zero_fraction(weights: torch.Tensor, rel_threshold: float = 0.01,

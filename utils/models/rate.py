@@ -28,7 +28,7 @@ from ..constraints.masks import dale_signs, effective_weights, n_excitatory, spa
 from .dendritic import DendriticInput
 from ..validation import check_bool, check_int, check_real, check_tensor_shape
 
-__all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "RateRNN"]
+__all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "RateRNN", "count_constraint_violations"]
 
 
 class LeakyRNNFunction(torch.autograd.Function):
@@ -261,10 +261,59 @@ class RateRNN(nn.Module):
 
     @torch.no_grad()
     def constraint_violations(self) -> int:
-        """Number of effective weights that break Dale's law, the mask or the no-self rule."""
-        w = self.recurrent_weights()
-        bad = (w * (1 - self.mask) != 0)
+        """Number of entries that break the network's constraints (see
+        :func:`count_constraint_violations`): effective weights against the signs the columns
+        *should* have (the first ``n_exc`` units excitatory, recomputed here rather than read from
+        the ``signs`` buffer), the mask and the diagonal, and the stored parameters, which the
+        projection step (:meth:`constrain_`, called by :func:`utils.training.train` after every
+        update) must have clipped. The effective-weight part holds by construction while the
+        forward pass rectifies and masks; the parameter part fails as soon as the projection is
+        skipped or the parameters are overwritten (a unit test corrupts networks and sees it fail).
+        """
+        n = self.n_units
         if self.dale:
-            bad |= (w * self.signs[None, :] < 0)
-            bad |= torch.diag(torch.diagonal(w)) != 0
-        return int(bad.sum().item())
+            expected = torch.ones(n)
+            expected[self.n_exc:] = -1.0
+        else:
+            expected = None
+        return count_constraint_violations(self.weight, self.recurrent_weights(), expected,
+                                           self.mask)
+
+
+@torch.no_grad()
+def count_constraint_violations(weight: torch.Tensor, effective: torch.Tensor,
+                                signs: torch.Tensor | None, mask: torch.Tensor) -> int:
+    """Count the entries that break Dale's law, the mask or the no-self-connection rule.
+
+    Args:
+        weight: the stored parameters ``W+`` (N, N).
+        effective: the effective recurrent weights the dynamics use (N, N).
+        signs: the sign every presynaptic unit (column) must have, (N,) of +1/-1; ``None`` for a
+            network without Dale's law (then only the mask is checked).
+        mask: the 0/1 connectivity mask (N, N).
+
+    Counted once per entry (i, j): an effective weight that is non-zero where the mask is zero or
+    on the diagonal (Dale networks), or whose sign differs from ``signs[j]``; and a stored
+    parameter that is negative (Dale networks) or non-zero where the mask is zero. Returns 0
+    exactly when every rule holds in both places (chapter 1; Lab 1 asks students to write it).
+    """
+    w = torch.as_tensor(effective).detach()
+    p = torch.as_tensor(weight).detach()
+    m = torch.as_tensor(mask)
+    if w.dim() != 2 or w.shape[0] != w.shape[1]:
+        raise ValueError(f"effective must be a square matrix, got shape {tuple(w.shape)}")
+    for name, value in [("weight", p), ("mask", m)]:
+        if tuple(value.shape) != tuple(w.shape):
+            raise ValueError(f"{name} must have the shape of effective {tuple(w.shape)}, got "
+                             f"{tuple(value.shape)}")
+    outside = m == 0
+    bad = (w != 0) & outside
+    bad |= (p != 0) & outside
+    if signs is not None:
+        s = torch.as_tensor(signs, dtype=w.dtype)
+        if tuple(s.shape) != (w.shape[1],):
+            raise ValueError(f"signs must have shape ({w.shape[1]},), got {tuple(s.shape)}")
+        bad |= (w * s[None, :]) < 0
+        bad |= torch.eye(w.shape[0], dtype=torch.bool) & (w != 0)
+        bad |= p < 0
+    return int(bad.sum())
