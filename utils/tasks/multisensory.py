@@ -29,7 +29,7 @@ from ..constraints.masks import n_excitatory
 from ..validation import check_choice, check_generator, check_int, check_real
 
 __all__ = ["FREQS", "BOUNDARY", "MODALITIES", "CHANNELS", "MultisensoryBatch", "tuned_inputs",
-           "input_mask", "criterion_reached", "choices",
+           "input_mask", "criterion_reached", "choices", "modality_report",
            "multisensory_trials", "sample_batch", "condition_grid", "percent_correct"]
 
 FREQS = tuple(range(9, 17))            #: event rates (events/s)
@@ -232,3 +232,30 @@ def criterion_reached(accuracies: list[float], *, threshold: float = 90.0, n_che
     if len(accuracies) == 0:
         return False
     return float(np.mean(accuracies[-n_checks:])) > threshold
+
+
+@torch.no_grad()
+def modality_report(model: torch.nn.Module, batch: MultisensoryBatch) -> dict:
+    """Percent correct and psychometric fit of ``model`` per modality on ``batch``.
+
+    Returns ``{"accuracy": {m: percent}, "fit": {m: PsychometricFit}, "choices": array}``; the
+    fit is of P(choice "high") against the event rate (:func:`utils.analysis.psychometric.fit_psychometric`).
+    """
+    from ..analysis.psychometric import fit_psychometric
+
+    if not isinstance(batch, MultisensoryBatch):
+        raise TypeError(f"batch must be a MultisensoryBatch, got {type(batch).__name__}")
+    was_training = model.training
+    model.eval()
+    outputs, _ = model(batch.inputs)
+    model.train(was_training)
+    chosen = choices(outputs, batch)
+    modality = np.array(batch.modality)
+    report: dict = {"accuracy": {}, "fit": {}, "choices": chosen}
+    for m in MODALITIES:
+        keep = modality == m
+        if not keep.any():
+            continue
+        report["accuracy"][m] = float(100.0 * (chosen[keep] == batch.choice[keep]).mean())
+        report["fit"][m] = fit_psychometric(batch.freq[keep], chosen[keep] == 0)
+    return report
