@@ -4,23 +4,31 @@ Each unit ``i`` of a rank-R network is a point ``(m_i, n_i, I_i, w_i)`` in "conn
 the theory needs only the statistics of that cloud of points. :func:`connectivity_matrix` lists
 the points, :func:`fit_gaussian` fits one Gaussian to them, :func:`resample` draws a new network
 from it, :func:`latents` projects states onto the connectivity vectors, and
-:func:`evaluate_lowrank` scores a network on held-out trials.
+:func:`evaluate_lowrank` scores a network on held-out trials. For the working-memory task
+(chapter 11), :func:`accuracy_by_difference` splits the score by ``|f1 - f2|`` and
+:func:`resampled_accuracy` scores many resampled networks (plain or exact-overlap draws).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..models.lowrank import LowRankRNN
 from ..seeding import one_thread
 from ..tasks.lowrank_tasks import check_lowrank_batch, lowrank_loss, sign_accuracy
-from ..validation import check_choice, check_int, check_tensor_shape
+from ..validation import check_bool, check_choice, check_int, check_tensor_shape
 
 __all__ = ["evaluate_lowrank", "connectivity_labels", "connectivity_matrix", "fit_gaussian",
-           "resample", "latents"]
+           "resample", "latents", "PAPER_DIFFERENCES", "accuracy_by_difference",
+           "resampled_accuracy"]
+
+#: The frequency differences |f1 - f2| (Hz) on which Dubreuil et al. train and score their
+#: working-memory networks (their task code draws pairs with f2 - f1 in +-{8, 16, 24} Hz).
+PAPER_DIFFERENCES: tuple[float, ...] = (8.0, 16.0, 24.0)
 
 
 @torch.no_grad()
@@ -86,7 +94,8 @@ def fit_gaussian(model: LowRankRNN) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def resample(model: LowRankRNN, *, n_units: int | None = None, seed: int = 0,
-             mean: torch.Tensor | None = None, cov: torch.Tensor | None = None) -> LowRankRNN:
+             mean: torch.Tensor | None = None, cov: torch.Tensor | None = None,
+             exact: bool = False) -> LowRankRNN:
     """A new network whose units are drawn from the Gaussian fitted to ``model``'s units.
 
     Args:
@@ -95,6 +104,14 @@ def resample(model: LowRankRNN, *, n_units: int | None = None, seed: int = 0,
         seed: seed of the draw.
         mean, cov: use this Gaussian instead of :func:`fit_gaussian` ``(model)``; shapes (D,)
             and (D, D) with ``D = 2R + n_input + 1``.
+        exact: the exact-overlap control (chapter 11). The standard normal draw is whitened
+            (centred, then multiplied by the inverse Cholesky factor of its own covariance)
+            before it is scaled, so that the new network's sample mean is ``mean`` and its
+            sample covariance (normalised by ``n_units``) is ``cov`` exactly: the units are still
+            a fresh Gaussian draw, but the overlaps ``(1/N) sum_i a_i b_i`` no longer fluctuate.
+            Without ``mean``/``cov`` the target is ``model``'s own mean and covariance
+            normalised by N, so the new overlaps equal the trained network's. Needs
+            ``n_units > D``.
 
     Returns:
         a :class:`LowRankRNN` with the same rank, inputs, tau, dt and ``w_std`` whose
@@ -103,8 +120,15 @@ def resample(model: LowRankRNN, *, n_units: int | None = None, seed: int = 0,
     _check_model(model)
     n_units = model.n_units if n_units is None else check_int("n_units", n_units, min_value=2)
     seed = check_int("seed", seed, min_value=0, max_value=2**63 - 1)
+    check_bool("exact", exact)
     fit_mean, fit_cov = fit_gaussian(model)
     D = fit_mean.numel()
+    if exact:
+        if n_units <= D:
+            raise ValueError(f"n_units must exceed the {D} loadings per unit for an exact-overlap "
+                             f"draw (exact=True), got {n_units}")
+        if cov is None:  # the trained network's own overlaps: covariance normalised by N
+            fit_cov = fit_cov * (model.n_units - 1) / model.n_units
     mean = fit_mean if mean is None else torch.as_tensor(mean, dtype=torch.float64)
     cov = fit_cov if cov is None else torch.as_tensor(cov, dtype=torch.float64)
     check_tensor_shape("mean", mean, (D,))
@@ -117,7 +141,12 @@ def resample(model: LowRankRNN, *, n_units: int | None = None, seed: int = 0,
         raise ValueError(f"cov must be positive semi-definite, smallest eigenvalue {evals.min():.3g}")
     root = evecs * evals.clamp(min=0.0).sqrt()
     g = torch.Generator().manual_seed(seed)
-    draws = mean + torch.randn(n_units, D, generator=g, dtype=torch.float64) @ root.t()
+    white = torch.randn(n_units, D, generator=g, dtype=torch.float64)
+    if exact:
+        white = white - white.mean(0)
+        chol = torch.linalg.cholesky(white.t() @ white / n_units)
+        white = torch.linalg.solve_triangular(chol, white.t(), upper=False).t()
+    draws = mean + white @ root.t()
     new = LowRankRNN(n_units, model.rank, model.n_input, tau=model.tau, dt=model.dt,
                      w_std=model.w_std, seed=seed)
     R, K = model.rank, model.n_input
@@ -175,3 +204,71 @@ def latents(model: LowRankRNN | torch.Tensor, x: torch.Tensor, *, method: str = 
         basis = torch.cat([m, I.to(x.dtype)], dim=1)  # (N, R + K)
         coords = torch.linalg.lstsq(basis, x.reshape(-1, x.shape[-1]).t()).solution
         return coords[:rank].t().reshape(*x.shape[:2], rank)
+
+
+def accuracy_by_difference(z: torch.Tensor, f1: Any, f2: Any, loss_steps: int = 5
+                           ) -> dict[Any, float]:
+    """Sign accuracy of a working-memory readout split by ``|f1 - f2|`` (chapter 11).
+
+    Args:
+        z: readout (T, B); the decision is its mean over the last ``loss_steps`` steps.
+        f1, f2: (B,) frequencies of each trial.
+
+    Returns:
+        ``{d: accuracy}`` for every non-zero difference ``d`` present (float keys, Hz), plus
+        ``"all"`` (every trial with ``f1 != f2``) and ``"paper"`` (only the trials whose
+        difference is in :data:`PAPER_DIFFERENCES`; nan if there are none).
+    """
+    if not isinstance(z, torch.Tensor) or z.dim() != 2:
+        raise ValueError("z must be a tensor of shape (time, batch)")
+    f1 = torch.as_tensor(f1, dtype=torch.float64).flatten()
+    f2 = torch.as_tensor(f2, dtype=torch.float64).flatten()
+    if f1.shape != (z.shape[1],) or f2.shape != (z.shape[1],):
+        raise ValueError(f"f1 and f2 must have one entry per trial ({z.shape[1]}), got "
+                         f"{tuple(f1.shape)} and {tuple(f2.shape)}")
+    loss_steps = check_int("loss_steps", loss_steps, min_value=1, max_value=z.shape[0])
+    diff = f1 - f2
+    keep = diff != 0
+    if not keep.any():
+        raise ValueError("f1 and f2 must differ on at least one trial")
+    correct = torch.sign(z[-loss_steps:].mean(0).double()) == torch.sign(diff)
+    out: dict[Any, float] = {}
+    for d in sorted(set(diff[keep].abs().tolist())):
+        out[float(d)] = correct[diff.abs() == d].double().mean().item()
+    out["all"] = correct[keep].double().mean().item()
+    paper = torch.zeros_like(keep)
+    for d in PAPER_DIFFERENCES:
+        paper |= diff.abs() == d
+    out["paper"] = correct[paper].double().mean().item() if paper.any() else float("nan")
+    return out
+
+
+@torch.no_grad()
+def resampled_accuracy(model: LowRankRNN, batch: dict[str, torch.Tensor], *,
+                       n_units: int | None = None, seeds: Sequence[int] = tuple(range(10)),
+                       exact: bool = False, loss_steps: int = 5) -> dict[Any, np.ndarray]:
+    """Working-memory sign accuracy of networks resampled from ``model`` (chapter 11).
+
+    For each seed, :func:`resample` ``(model, n_units=n_units, seed=seed, exact=exact)`` is run on
+    ``batch`` (e.g. :func:`utils.tasks.lowrank_tasks.working_memory_grid`, with ``f1`` and
+    ``f2``) and scored by :func:`accuracy_by_difference`.
+
+    Returns:
+        ``{key: array over seeds}`` with the keys of :func:`accuracy_by_difference` (each
+        ``|f1 - f2|`` in Hz, ``"all"`` and ``"paper"``).
+    """
+    _check_model(model)
+    check_lowrank_batch(batch)
+    if "f1" not in batch or "f2" not in batch:
+        raise TypeError("batch must be a working-memory batch with 'f1' and 'f2' "
+                        "(working_memory_batch or working_memory_grid)")
+    seeds = [check_int("seeds[...]", s, min_value=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one draw")
+    scores = []
+    with one_thread():
+        for seed in seeds:
+            net = resample(model, n_units=n_units, seed=seed, exact=exact)
+            scores.append(accuracy_by_difference(net.output(batch["inputs"]), batch["f1"],
+                                                 batch["f2"], loss_steps))
+    return {key: np.array([s[key] for s in scores]) for key in scores[0]}

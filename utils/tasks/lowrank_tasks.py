@@ -17,7 +17,7 @@ import torch
 from ..validation import check_generator, check_int, check_real, check_tensor_shape
 
 __all__ = ["DECISION_STRENGTHS", "WM_FREQUENCIES", "decision_batch", "working_memory_batch",
-           "lowrank_loss", "sign_accuracy", "check_lowrank_batch"]
+           "working_memory_grid", "lowrank_loss", "sign_accuracy", "check_lowrank_batch"]
 
 
 #: The ten stimulus strengths of the decision task: +-3.2/100 * {1, 2, 4, 8, 16}.
@@ -89,22 +89,53 @@ def working_memory_batch(batch_size: int, *, frequencies: Sequence[float] = WM_F
         normalised stimuli ``u1`` (B,), ``u2`` (B,).
     """
     batch_size = check_int("batch_size", batch_size, min_value=1)
+    freqs = _check_frequencies(frequencies)
+    timing = _check_timing(u1_on, u1_off, u2_on, u2_off, n_decision)
+    check_generator("generator", generator)
+    f1 = freqs[torch.randint(freqs.numel(), (batch_size,), generator=generator)]
+    f2 = freqs[torch.randint(freqs.numel(), (batch_size,), generator=generator)]
+    return _working_memory_trials(f1, f2, freqs, *timing)
+
+
+def working_memory_grid(*, frequencies: Sequence[float] = WM_FREQUENCIES, u1_on: int = 5,
+                        u1_off: int = 10, u2_on: int = 60, u2_off: int = 70, n_decision: int = 5
+                        ) -> dict[str, torch.Tensor]:
+    """Every ``(f1, f2)`` pair of ``frequencies`` once (49 trials by default), ordered by f1 then
+    f2, with the keys and timing arguments of :func:`working_memory_batch` (chapter 11).
+
+    The task has no noise, so one trial per pair measures a network exactly; accuracies over this
+    grid weigh every pair equally, as uniform random draws of ``f1`` and ``f2`` do on average.
+    """
+    freqs = _check_frequencies(frequencies)
+    timing = _check_timing(u1_on, u1_off, u2_on, u2_off, n_decision)
+    k = freqs.numel()
+    return _working_memory_trials(freqs.repeat_interleave(k), freqs.repeat(k), freqs, *timing)
+
+
+def _check_frequencies(frequencies: Any) -> torch.Tensor:
     freqs = torch.as_tensor(frequencies, dtype=torch.float32).flatten()
     if freqs.numel() < 2 or not torch.isfinite(freqs).all() or freqs.max() == freqs.min():
         raise ValueError(f"frequencies must hold at least two different finite numbers, got {frequencies!r}")
+    return freqs
+
+
+def _check_timing(u1_on: int, u1_off: int, u2_on: int, u2_off: int, n_decision: int
+                  ) -> tuple[int, int, int, int, int]:
     u1_on = check_int("u1_on", u1_on, min_value=0)
     u1_off = check_int("u1_off", u1_off, min_value=u1_on)
     u2_on = check_int("u2_on", u2_on, min_value=u1_off + 1)
     u2_off = check_int("u2_off", u2_off, min_value=u2_on)
     n_decision = check_int("n_decision", n_decision, min_value=1)
-    check_generator("generator", generator)
+    return u1_on, u1_off, u2_on, u2_off, n_decision
+
+
+def _working_memory_trials(f1: torch.Tensor, f2: torch.Tensor, freqs: torch.Tensor, u1_on: int,
+                           u1_off: int, u2_on: int, u2_off: int, n_decision: int
+                           ) -> dict[str, torch.Tensor]:
     fmin, fmax = float(freqs.min()), float(freqs.max())
-    f1 = freqs[torch.randint(freqs.numel(), (batch_size,), generator=generator)]
-    f2 = freqs[torch.randint(freqs.numel(), (batch_size,), generator=generator)]
     u1 = (f1 - (fmax + fmin) / 2) / (fmax - fmin)
     u2 = (f2 - (fmax + fmin) / 2) / (fmax - fmin)
-    n_steps = u2_off + 1 + n_decision
-    inputs = torch.zeros(n_steps, batch_size, 1)
+    inputs = torch.zeros(u2_off + 1 + n_decision, f1.numel(), 1)
     inputs[u1_on:u1_off + 1, :, 0] = u1
     inputs[u2_on:u2_off + 1, :, 0] = u2
     return {"inputs": inputs, "targets": (f1 - f2) / (fmax - fmin), "f1": f1, "f2": f2,
