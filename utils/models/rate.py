@@ -26,7 +26,7 @@ from torch import nn
 
 from ..constraints.masks import dale_signs, effective_weights, n_excitatory, sparsity_mask
 from .dendritic import DendriticInput
-from ..validation import check_bool, check_int, check_real, check_tensor_shape
+from ..validation import check_bool, check_choice, check_int, check_real, check_tensor_shape
 
 __all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "RateRNN", "count_constraint_violations"]
 
@@ -141,6 +141,16 @@ class RateRNN(nn.Module):
         rho: spectral radius of the initial recurrent weights (set by the fixed factor
             ``weight_scale``; the trainable ``weight`` stays of order one).
         seed: seed of the sparsity mask.
+        readout: ``"linear"`` (default: any sign, with bias), ``"nonnegative"`` (weights kept
+            >= 0 like the recurrent ones: rectified straight-through in the forward pass, clipped
+            by :meth:`constrain_`; with bias) or ``"identity"`` (a fixed partial identity: output
+            k *is* unit k's rate, so the output units are network units; no readout parameters;
+            needs ``n_output`` <= the number of units the readout sees). Chapter 9 compares the
+            last two.
+        dropout: probability of silencing each unit during training (chapter 9's dropout on
+            recurrent units): one mask per forward pass, shared by the batch's trials (the
+            recurrent weights are shared), the kept units' outputs scaled by
+            ``1 / (1 - dropout)``; off in ``eval()`` mode.
 
     ``forward(u)`` takes inputs of shape (time, batch, n_input) and returns
     ``(outputs, rates)`` of shapes (time, batch, n_output) and (time, batch, n_units).
@@ -149,7 +159,8 @@ class RateRNN(nn.Module):
     def __init__(self, n_input: int, n_units: int, n_output: int, *, tau: float = 100.0,
                  dt: float = 20.0, sigma_rec: float = 0.0, dale: bool = False,
                  e_frac: float = 0.8, sparsity: float = 0.0, mask: torch.Tensor | None = None,
-                 n_branches: int | None = None, rho: float = 1.0, seed: int = 0) -> None:
+                 n_branches: int | None = None, rho: float = 1.0, seed: int = 0,
+                 readout: str = "linear", dropout: float = 0.0) -> None:
         super().__init__()
         self.n_input = check_int("n_input", n_input, min_value=1)
         self.n_units = check_int("n_units", n_units, min_value=2)
@@ -191,7 +202,19 @@ class RateRNN(nn.Module):
         # weights changes by tens of percent per update and its excitatory loop runs away.
         self.register_buffer("weight_scale", torch.tensor(rho / max(radius, 1e-8)))
         self.weight = nn.Parameter(raw)
-        self.readout = nn.Linear(self.n_exc, self.n_output)
+        self.readout_mode = check_choice("readout", readout, ["linear", "nonnegative", "identity"])
+        self.dropout = check_real("dropout", dropout, low=0.0, high=1.0, high_open=True)
+        if readout == "identity":
+            if self.n_output > self.n_exc:
+                raise ValueError(f"readout='identity' needs n_output <= {self.n_exc} (the units "
+                                 f"the readout sees), got n_output={self.n_output}")
+            self.readout = None
+            self.register_buffer("identity_readout", torch.eye(self.n_output, self.n_exc))
+        else:
+            self.readout = nn.Linear(self.n_exc, self.n_output)
+            if readout == "nonnegative":
+                with torch.no_grad():
+                    self.readout.weight.abs_()
 
     @property
     def alpha(self) -> float:
@@ -232,6 +255,16 @@ class RateRNN(nn.Module):
         """
         return self._effective(self.weight) * self.weight_scale
 
+    def readout_matrix(self) -> torch.Tensor:
+        """Effective readout weights (n_output, n_exc) used in the forward pass (the fixed
+        partial identity, the rectified non-negative weights, or the linear weights)."""
+        if self.readout is None:
+            return self.identity_readout
+        if self.readout_mode == "nonnegative":
+            w = self.readout.weight
+            return w + (torch.relu(w) - w).detach()
+        return self.readout.weight
+
     def input_drive(self, u: torch.Tensor) -> torch.Tensor:
         """``W_in u + b`` for every time step, shape (time, batch, n_units)."""
         return self.input_layer(u) + self.bias
@@ -244,8 +277,20 @@ class RateRNN(nn.Module):
         drive = self.alpha * self.input_drive(u)
         if self.sigma_rec > 0:
             drive = drive + math.sqrt(2.0 * self.alpha) * self.sigma_rec * torch.randn_like(drive)
-        rates = leaky_rnn(drive, self.recurrent_weights(), x0, self.alpha)
-        outputs = self.readout(rates[..., : self.n_exc])
+        weights = self.recurrent_weights()
+        keep = None
+        if self.training and self.dropout > 0:
+            keep = (torch.rand(self.n_units, device=u.device) >= self.dropout).to(drive.dtype)
+            keep = keep / (1.0 - self.dropout)
+            weights = weights * keep[None, :]      # a dropped unit sends nothing ...
+        rates = leaky_rnn(drive, weights, x0, self.alpha)
+        seen = rates if keep is None else rates * keep   # ... and is not read out
+        if self.readout_mode == "linear":
+            outputs = self.readout(seen[..., : self.n_exc])
+        else:
+            outputs = seen[..., : self.n_exc] @ self.readout_matrix().t()
+            if self.readout is not None:
+                outputs = outputs + self.readout.bias
         return outputs, rates
 
     @torch.no_grad()
@@ -258,6 +303,8 @@ class RateRNN(nn.Module):
         if self.dale:
             self.weight.clamp_(min=0.0)
         self.weight.mul_(self.mask)
+        if self.readout_mode == "nonnegative":
+            self.readout.weight.clamp_(min=0.0)
 
     @torch.no_grad()
     def constraint_violations(self) -> int:
