@@ -140,6 +140,7 @@ def test_vanishing_gradient_regulariser_value_and_gradient():
     target = torch.rand(6, 3, 2)
     mask = torch.ones(6, 3, 2)
     mask[:2] = 0
+    mask[4:, 0] = 0        # trial 0 ends early (padding): its last g_t are exactly zero
     out, _ = m(u)
     masked_squared_error(out, target, mask).backward()
     grad_loss = m.w_rec.grad.clone()

@@ -226,18 +226,21 @@ def vanishing_gradient_regulariser(model: EIRateRNN, lambda_omega: float = 2.0,
         w = model.recurrent_weights()
         n = w.shape[0]
         g2, act2 = g.reshape(-1, n), active.reshape(-1, n)
-        back = torch.addcmul(g2 * (1.0 - alpha), g2 @ w, act2, value=alpha)
-        num = back.pow(2).sum(-1)
-        den = g2.pow(2).sum(-1)
-        ok = (den >= bound).to(g.dtype)
-        ratio = torch.where(ok > 0, num / den.clamp_min(bound), torch.ones_like(num))
         n_steps, batch = g.shape[0], g.shape[1]
-        norm = ok.reshape(n_steps, batch).mean(1).sum().clamp_min(1e-12)
+        den_all = g2.pow(2).sum(-1)
+        ok = den_all >= bound
+        norm = ok.to(g.dtype).reshape(n_steps, batch).mean(1).sum().clamp_min(1e-12)
+        # Steps with |g_t|^2 < bound (e.g. the padding after a short trial's end) add nothing to
+        # omega or to its gradient: work only on the others.
+        rows = ok.nonzero().squeeze(1)
+        g2, act2, den = g2[rows], act2[rows], den_all[rows]
+        back = torch.addcmul(g2 * (1.0 - alpha), g2 @ w, act2, value=alpha)
+        ratio = back.pow(2).sum(-1) / den
         omega = (ratio - 1.0).pow(2).sum() / (batch * norm)
         if lambda_omega > 0:
             # d omega / d back = 2 (ratio - 1) / (den B Z) * 2 back; back depends on W through
             # alpha (g W) * active, so d omega / dW = alpha g^T (d omega / d back * active).
-            coef = ok * 4.0 * (ratio - 1.0) / (den.clamp_min(bound) * batch * norm)
+            coef = 4.0 * (ratio - 1.0) / (den * batch * norm)
             grad_w = alpha * g2.t() @ (back * coef[:, None] * act2)
             grad = grad_w * model.signs[None, :] * model.rec_mask * (model.w_rec > 0).to(g.dtype)
             if model.w_rec.grad is None:
