@@ -1,4 +1,4 @@
-"""Instructor grading (utils.grading): declarations, the value codec, argument checks, and one
+"""Instructor grading (utils.grading): declarations, argument checks, the output files, and one
 grading run of synthetic submissions built from the real Lab 1 (solution and generated lab).
 
 The submissions are the exercise part of Lab 1 (every cell up to the last graded exercise, as a
@@ -11,15 +11,12 @@ feedback (reproducible, and undisturbed by the hostile neighbours).
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
-import torch
 
 from utils import grading
 from utils.labs import make_lab
@@ -151,7 +148,7 @@ def _submissions(subs: Path, out: Path) -> dict[str, tuple[nbformat.NotebookNode
             "for _ in range(20):\n    print('x' * 1_000_000)"]), FULL),
         "hostile_renames.ipynb": (_with(SOLVED_PART, append=[
             "sign_matrix_v2 = sign_matrix\ndel sign_matrix\ndel dendritic_block_mask"]),
-            POINTS["1.3"] + POINTS["1.4"]),  # dale_mask calls sign_matrix: it fails too
+            FULL - POINTS["1.1"] - POINTS["1.2"] - POINTS["1.5"]),  # dale_mask calls sign_matrix: it fails too
         "hostile_cheats.ipynb": (no_checks, FULL - POINTS["1.5"]),
         "hostile_imports.ipynb": (_with(SOLVED_PART, insert_after={"sign_matrix": [
             "import a_package_that_is_not_installed"]}), FULL),
@@ -267,14 +264,19 @@ def test_redefined_checks_gain_nothing(graded):
 
 
 def test_vandal_changes_nobody_elses_files_or_result(graded):
-    subs, out = graded["subs"], graded["out"]
-    for name, data in graded["originals"].items():
-        assert (subs / name).read_bytes() == data, f"{name} was not restored"
-    warnings = (out / "warnings.txt").read_text()
-    assert "solution.ipynb was changed or removed during grading" in warnings
+    subs, out, report = graded["subs"], graded["out"], graded["report"]
     text = (out / "gradebook.csv").read_text()
     assert "hacked" not in text and "1000" not in text
-    assert _read_csv(out / "gradebook.csv") == grading.gradebook_rows(graded["report"])
+    assert _read_csv(out / "gradebook.csv") == grading.gradebook_rows(report)
+    if report.sandbox == "bwrap":  # the submissions are not even visible to a kernel
+        for name, data in graded["originals"].items():
+            assert (subs / name).read_bytes() == data, f"{name} was changed"
+        assert not (out / "warnings.txt").exists()
+    else:  # without the sandbox the vandal succeeds; the grader says so and keeps what it graded
+        warnings = (out / "warnings.txt").read_text()
+        assert "NO SANDBOX" in warnings
+        assert "solution.ipynb was changed or removed during grading" in warnings
+        assert (out / "originals" / "solution.ipynb").read_bytes() == graded["originals"]["solution.ipynb"]
 
 
 def test_reproducible_and_undisturbed_by_neighbours(graded):
@@ -286,7 +288,8 @@ def test_reproducible_and_undisturbed_by_neighbours(graded):
         stem = Path(name).stem + ".md"
         assert (graded["out"] / "feedback" / stem).read_text() == \
             (graded["out2"] / "feedback" / stem).read_text()
-    assert not (graded["out2"] / "warnings.txt").exists()
+    warnings = graded["out2"] / "warnings.txt"
+    assert not warnings.exists() or warnings.read_text().startswith("NO SANDBOX")
 
 
 def test_cli(tmp_path, capsys):
@@ -385,6 +388,11 @@ def test_find_solution_and_argument_checks(tmp_path):
         grading.Limits(cell_timeout=0)
     with pytest.raises(ValueError, match="memory_mb"):
         grading.Limits(memory_mb=1.5)
+    with pytest.raises(ValueError, match="call_timeout"):
+        grading.Limits(call_timeout=math.nan)
+    assert grading.Limits(cell_timeout=math.inf, notebook_timeout=math.inf).cell_timeout == math.inf
+    with pytest.raises(ValueError, match="sandbox must be one of"):
+        grading.grade_folder(LAB, tmp_path, tmp_path.parent / "g", sandbox="docker", progress=None)
     with pytest.raises(SystemExit):
         grading.main(["99_nothing", str(tmp_path)])
 
@@ -393,49 +401,3 @@ def test_unreadable_file_scores_zero_without_running_anything():
     result = grading.grade_notebook(b"\x00 not json", EXERCISES, name="junk.ipynb")
     assert result.total == 0 and all(r.status == grading.ERROR for r in result.results)
     assert "not a readable notebook" in result.notes[0]
-
-
-# --- values between the grader and a kernel --------------------------------------------------------
-
-@pytest.mark.parametrize("value", [
-    None, True, 3, -2.5, "text", [1, [2, 3]], (1, (2.0, "a")), {"a": (1, 2)},
-    float("nan"), float("inf"),
-])
-def test_codec_round_trips_plain_values(value):
-    back = grading._decode(json.loads(json.dumps(grading._encode(value))))
-    if isinstance(value, float) and value != value:
-        assert back != back
-    else:
-        assert back == value and type(back) is type(value)
-
-
-def test_codec_round_trips_tensors_and_arrays_exactly():
-    t = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
-    for x in [t, t.double(), t > 0, t.long(), torch.zeros(0, 3), t[0, 0]]:
-        back = grading._decode(json.loads(json.dumps(grading._encode(x))))
-        assert torch.is_tensor(back) and back.dtype == x.dtype and torch.equal(back, x)
-    a = np.arange(6, dtype=np.float32).reshape(2, 3)
-    back = grading._decode(json.loads(json.dumps(grading._encode(a))))
-    assert isinstance(back, np.ndarray) and back.dtype == a.dtype and np.array_equal(back, a)
-    assert grading._decode(grading._encode(np.float64(2.5))) == 2.5
-
-
-@pytest.mark.parametrize("value", [object(), {1: 2}, torch.zeros(2, dtype=torch.complex64),
-                                   np.array(["a"]), lambda: 1])
-def test_codec_refuses_other_values(value):
-    with pytest.raises(TypeError):
-        grading._encode(value)
-
-
-@pytest.mark.parametrize("obj", [{"__t": "tensor", "dtype": "object", "shape": [1], "v": [1]},
-                                 {"__t": "tensor", "dtype": "float32", "shape": [3], "v": [1]},
-                                 {"__t": "pickle", "v": "..."}, {"__t": "tensor"}])
-def test_codec_rejects_malformed_values_from_a_kernel(obj):
-    with pytest.raises((ValueError, KeyError)):
-        grading._decode(obj)
-
-
-def test_feedback_text_is_cleaned():
-    text = grading._clean("at 0x7f3a2b1c9d80 in /tmp/la_grade_abc123/x \x1b[31mred\x1b[0m " + "y" * 1000)
-    assert "0x7f" not in text and "la_grade_abc" not in text and "\x1b" not in text
-    assert len(text) < 500
