@@ -105,3 +105,27 @@ def test_every_records_at_its_steps_and_the_last():
         every(0, lambda m: {})
     with pytest.raises(TypeError, match="fn"):
         every(2, "not callable")
+
+
+def test_history_last_checks_n_instead_of_averaging_everything():
+    hist = History()
+    for loss in (4.0, 3.0, 2.0, 1.0):
+        hist.append(loss=loss)
+    assert hist.last("loss") == 1.0 and hist.last("loss", 2) == 1.5 and hist.last("loss", 10) == 2.5
+    for bad in (0, -1):  # [-0:] and [-(-1):] would average everything / all but the first
+        with pytest.raises(ValueError, match="n must be >= 1"):
+            hist.last("loss", bad)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        hist.last("loss", 2.0)
+
+
+def test_neurogym_task_refuses_unknown_trial_parameters_and_bad_timing():
+    task = NeurogymTask("PerceptualDecisionMaking-v0", seed=0, **KW)
+    with pytest.raises(ValueError, match="no parameter 'coherence'.*'coh'"):
+        task.batch(8, coherence=51.2)  # was: ignored, and stored in every trial's info
+    assert {t["coh"] for t in task.batch(4, coh=51.2).trials} == {51.2}
+    for dt in (0, -20, float("nan")):
+        with pytest.raises(ValueError, match="dt must"):
+            NeurogymTask("PerceptualDecisionMaking-v0", dt=dt)
+    with pytest.raises(ValueError, match=r"timing\['stimulus'\] must lie in \[0, inf\]"):
+        NeurogymTask("PerceptualDecisionMaking-v0", dt=20, timing={"stimulus": -500})

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..validation import check_int
+from ..validation import check_int, check_real
 from .batch import TaskBatch
 
 __all__ = ["TaskBatch", "NeurogymTask", "make_env", "batch_sampler"]
@@ -70,7 +70,18 @@ class NeurogymTask:
     def __init__(self, name: str, seed: int = 0, **env_kwargs: Any) -> None:
         self.name = name
         self.seed = check_int("seed", seed, min_value=0)
+        if "dt" in env_kwargs:
+            check_real("dt", env_kwargs["dt"], low=0.0, low_open=True)
+        timing = env_kwargs.get("timing")
+        if timing is not None:
+            if not isinstance(timing, dict):
+                raise TypeError(f"timing must be a dict of period durations in ms, got "
+                                f"{type(timing).__name__}")
+            for period, value in timing.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    check_real(f"timing[{period!r}]", value, low=0.0)
         self.env_kwargs = env_kwargs
+        self._trial_keys: set[str] | None = None
         self.env = make_env(name, **env_kwargs)
         self.env.seed(self.seed)
         self.n_input = int(self.env.observation_space.shape[0])
@@ -86,6 +97,16 @@ class NeurogymTask:
     def batch(self, batch_size: int, **trial_kwargs: Any) -> TaskBatch:
         """Generate ``batch_size`` new trials (optionally with fixed trial parameters)."""
         batch_size = check_int("batch_size", batch_size, min_value=1)
+        if trial_kwargs:
+            if self._trial_keys is None:  # what this task draws per trial, from a spare copy
+                spare = make_env(self.name, **self.env_kwargs)
+                spare.seed(0)
+                with _quiet():
+                    self._trial_keys = set(spare.new_trial())
+            unknown = sorted(set(trial_kwargs) - self._trial_keys)
+            if unknown:
+                raise ValueError(f"{self.name} trials have no parameter {unknown[0]!r}; the "
+                                 f"trial parameters are {sorted(self._trial_keys)}")
         obs, gts, decs, trials = [], [], [], []
         with _quiet():
             for _ in range(batch_size):

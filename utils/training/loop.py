@@ -57,8 +57,15 @@ class History:
         return list(self.values)
 
     def last(self, key: str, n: int = 1) -> float:
-        """Mean of the last ``n`` recorded values of ``key``."""
+        """Mean of the last ``n`` recorded values of ``key`` (of all of them if fewer were recorded).
+
+        Raises:
+            ValueError: ``n`` is not an integer >= 1, or ``key`` has no values yet.
+        """
+        n = check_int("n", n, min_value=1)
         vals = self[key][-n:]
+        if not vals:
+            raise ValueError(f"no values of {key!r} recorded yet")
         return sum(vals) / len(vals)
 
     def __len__(self) -> int:
