@@ -273,3 +273,12 @@ def test_blocks_are_independent_networks():
         fit_penalised_blocks(pool, pool, [dict(l1=1.0)], n_units=8, n_updates=1)
     with pytest.raises(ValueError):
         fit_penalised_blocks(pool, pool, [dict(seed=0, wiring=1.0)], n_units=8, n_updates=1)
+
+
+def test_near_zero_fraction_refuses_non_finite_weights():
+    w = torch.ones(3, 3)
+    assert P.near_zero_fraction(w) == 0.0
+    for bad in (float("nan"), float("inf")):
+        w[0, 1] = bad
+        with pytest.raises(ValueError, match="weights must be finite"):  # was 0.0: "nothing is zero"
+            P.near_zero_fraction(w)

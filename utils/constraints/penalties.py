@@ -237,6 +237,9 @@ def near_zero_fraction(weights: torch.Tensor, rel_threshold: float = 0.01,
     rel_threshold = check_real("rel_threshold", rel_threshold, low=0.0, high=1.0,
                                low_open=True, high_open=True)
     w = weights.detach().abs()
+    if not torch.isfinite(w).all():
+        raise ValueError(f"weights must be finite, got {int((~torch.isfinite(w)).sum())} NaN or "
+                         f"infinite entries (did training diverge?)")
     if mask is not None:
         check_tensor_shape("mask", mask, tuple(weights.shape))
         sel = torch.as_tensor(mask) != 0
