@@ -105,3 +105,12 @@ def test_clustering_at_fixed_density():
     assert S.clustering_coefficient(local, density=0.1) > 0.15
     with pytest.raises(ValueError, match="density"):
         S.clustering_coefficient(torch.tensor(w), density=0.0)
+
+
+def test_graph_statistics_refuse_non_finite_weights():
+    w = torch.rand(6, 6, generator=torch.Generator().manual_seed(0))
+    assert S.clustering_coefficient(w) > 0
+    w[2, 3] = float("nan")  # was 0.0 (every comparison with NaN is False)
+    for fn in (S.clustering_coefficient, S.symmetric_strength):
+        with pytest.raises(ValueError, match="weights must be finite"):
+            fn(w)

@@ -39,7 +39,11 @@ def _square(name: str, value) -> np.ndarray:
         raise TypeError(f"{name} must be a square tensor or array, got {type(value).__name__}")
     if len(value.shape) != 2 or value.shape[0] != value.shape[1]:
         raise ValueError(f"{name} must be a square 2-D matrix, got shape {tuple(value.shape)}")
-    return as_numpy(value, float)
+    array = as_numpy(value, float)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got {int((~np.isfinite(array)).sum())} NaN or "
+                         f"infinite entries (did training diverge?)")
+    return array
 
 
 def grid_positions(shape: Sequence[int], spacing: float = 1.0) -> torch.Tensor:
