@@ -168,3 +168,21 @@ def test_regression_loss_and_heldout_mse():
     assert heldout_mse(net, x, y) == pytest.approx(loss.item())
     with pytest.raises(TypeError, match="batch"):
         regression_loss(net, x)
+
+
+def test_rflo_steps_refuse_bad_alpha_and_broadcast_shapes():
+    trace, u, pre = torch.zeros(4, 3, 2), torch.zeros(4, 3), torch.ones(4, 2)
+    assert eligibility_step(trace, u, pre, 0.5).shape == (4, 3, 2)
+    for alpha in (5.0, 0.0, -0.1):  # was: accepted (a trace that grows or never moves)
+        with pytest.raises(ValueError, match="alpha must lie in"):
+            eligibility_step(trace, u, pre, alpha)
+    with pytest.raises(ValueError, match="pre"):  # was: broadcast to every presynaptic unit
+        eligibility_step(trace, u, torch.ones(4, 1), 0.5)
+    with pytest.raises(ValueError, match="u"):
+        eligibility_step(trace, torch.zeros(1, 3), pre, 0.5)
+    fb = torch.ones(3, 2)
+    assert rflo_weight_update(trace, torch.ones(4, 2), fb).shape == (3, 2)
+    with pytest.raises(ValueError, match="error"):  # was: one trial's error used for all four
+        rflo_weight_update(trace, torch.ones(1, 2), fb)
+    with pytest.raises(ValueError, match="feedback"):
+        rflo_weight_update(trace, torch.ones(4, 2), torch.ones(2, 3))

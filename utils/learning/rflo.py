@@ -57,7 +57,17 @@ def eligibility_step(trace: torch.Tensor, u: torch.Tensor, pre: torch.Tensor,
 
     Returns:
         p(t), shape (batch, n_post, n_pre).
+
+    Raises:
+        ValueError: ``alpha`` outside (0, 1], or shapes that do not match ``trace`` (nothing is
+            broadcast: a size-1 dimension is an error, not a copy).
     """
+    alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True)
+    if trace.dim() != 3 or tuple(u.shape) != tuple(trace.shape[:2]) \
+            or tuple(pre.shape) != (trace.shape[0], trace.shape[2]):
+        raise ValueError(f"shapes must be trace (batch, n_post, n_pre), u (batch, n_post), "
+                         f"pre (batch, n_pre); got trace {tuple(trace.shape)}, u "
+                         f"{tuple(u.shape)}, pre {tuple(pre.shape)}")
     dphi = 1.0 - torch.tanh(u).pow(2)
     # elementwise broadcasting is several times faster on CPU than a batched matmul here
     return torch.addcmul(trace * (1.0 - alpha), dphi.unsqueeze(2), pre.unsqueeze(1), value=alpha)
@@ -76,7 +86,15 @@ def rflo_weight_update(trace: torch.Tensor, error: torch.Tensor,
 
     Returns:
         Weight change, shape (n_post, n_pre).
+
+    Raises:
+        ValueError: shapes that do not match (nothing is broadcast over the batch).
     """
+    if trace.dim() != 3 or error.dim() != 2 or error.shape[0] != trace.shape[0] \
+            or tuple(feedback.shape) != (trace.shape[1], error.shape[1]):
+        raise ValueError(f"shapes must be trace (batch, n_post, n_pre), error (batch, n_output), "
+                         f"feedback (n_post, n_output); got trace {tuple(trace.shape)}, error "
+                         f"{tuple(error.shape)}, feedback {tuple(feedback.shape)}")
     signal = error @ feedback.t()                      # [B eps]_a, shape (batch, n_post)
     return (signal.unsqueeze(2) * trace).sum(0)
 
