@@ -117,3 +117,13 @@ def test_cell_type_mask_probabilities_and_errors():
         masks.cell_type_mask(types, torch.tensor([[1.5, 0.0], [0.0, 0.0]]), torch.Generator())
     with pytest.raises(TypeError):
         masks.cell_type_mask(types, p, None)
+
+
+def test_effective_weights_refuses_signs_and_masks_out_of_range():
+    w, signs = torch.ones(3, 3), torch.tensor([1.0, 1.0, -1.0])
+    assert masks.effective_weights(w, signs)[0, 2] == -1
+    for bad in ([2.0, 1.0, -1.0], [0.0, 1.0, -1.0]):  # was: a weight of 2 (or 0) for unit 0
+        with pytest.raises(ValueError, match="signs must be"):
+            masks.effective_weights(w, torch.tensor(bad))
+    with pytest.raises(ValueError, match="mask must"):
+        masks.effective_weights(w, signs, -torch.ones(3, 3))

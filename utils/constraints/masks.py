@@ -157,14 +157,22 @@ def effective_weights(weight: torch.Tensor, signs: torch.Tensor,
     Returns:
         The effective recurrent weights: rectified, masked, self-connections removed and every
         column carrying its unit's sign. Differentiable with respect to ``weight``.
+
+    Raises:
+        ValueError: wrong shapes, ``signs`` not all +1 or -1, or ``mask`` not all 0 or 1.
     """
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
         raise ValueError(f"weight must be a square 2-D tensor, got "
                          f"{tuple(weight.shape) if hasattr(weight, 'shape') else type(weight).__name__}")
     n = weight.shape[0]
     check_tensor_shape("signs", signs, (n,))
+    if not bool(((signs == 1) | (signs == -1)).all()):
+        raise ValueError(f"signs must be +1 or -1 for every unit, got values "
+                         f"{sorted(set(signs.detach().flatten().tolist()))[:5]}")
     w = torch.relu(weight) * (1.0 - torch.eye(n, dtype=weight.dtype, device=weight.device))
     if mask is not None:
         check_tensor_shape("mask", mask, (n, n))
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("mask must hold only 0 (absent) and 1 (present) entries")
         w = w * mask
     return w * signs[None, :]
