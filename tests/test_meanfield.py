@@ -104,3 +104,14 @@ def test_delta_with_raw_input_differs_only_transiently():
     assert abs(sim_v["kappa"][-1, 0] - sim_u["kappa"][-1, 0]) < 0.05  # same fixed point at the end
     with pytest.raises(ValueError, match="delta_input"):
         simulate_rank1(u, PAPER_RANK1, delta_input="x")
+
+
+def test_rank1_statistics_and_fixed_points_refuse_impossible_inputs():
+    cov = np.eye(4)
+    assert rank1_statistics(cov)["sigma_m"] == 1.0
+    cov[1, 1] = -0.5  # was: sigma_n = 0 (the negative variance clamped away)
+    with pytest.raises(ValueError, match="variances >= 0"):
+        rank1_statistics(cov)
+    assert [p["stability"] for p in fixed_points(lambda k: -k)] == ["stable"]
+    with pytest.raises(ValueError, match="velocity returned nan"):  # was: [] ("no fixed point")
+        fixed_points(lambda k: float("nan"))

@@ -149,7 +149,12 @@ def rank1_statistics(source: Any) -> dict[str, float]:
             raise ValueError(f"source must be a LowRankRNN or a (4, 4) covariance matrix over "
                              f"(m, n, I, w), got shape {cov.shape}")
     names = ["m", "n", "I", "w"]
-    stats = {f"sigma_{names[i]}": float(np.sqrt(max(cov[i, i], 0.0))) for i in range(4)}
+    if not np.isfinite(cov).all():
+        raise ValueError("source's covariance matrix has NaN or infinite entries")
+    if (np.diag(cov) < 0).any():
+        raise ValueError(f"source's covariance matrix must have variances >= 0 on its diagonal, "
+                         f"got {np.diag(cov).tolist()}")
+    stats = {f"sigma_{names[i]}": float(np.sqrt(cov[i, i])) for i in range(4)}
     for a, b in [("m", "n"), ("n", "I"), ("m", "w"), ("I", "w"), ("m", "I"), ("n", "w")]:
         stats[f"sigma_{a}{b}"] = float(cov[names.index(a), names.index(b)])
     return stats
@@ -261,7 +266,10 @@ def fixed_points(velocity: Callable[[float], float], *, kappa_range: tuple[float
     merge = check_real("merge", merge, low=0.0, low_open=True)
 
     def energy(k: np.ndarray) -> float:
-        return float(velocity(float(k[0]))) ** 2
+        v = float(velocity(float(k[0])))
+        if not np.isfinite(v):  # a NaN would look like "no fixed point here" to the minimiser
+            raise ValueError(f"velocity returned {v} at kappa = {float(k[0]):.4g}")
+        return v ** 2
 
     found: list[float] = []
     for k0 in np.linspace(lo, hi, n_starts):
