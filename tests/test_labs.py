@@ -92,3 +92,10 @@ def test_colab_url_comes_from_config():
     url = labs.colab_url("labs/01_architecture.ipynb", ROOT)
     assert url.startswith("https://colab.research.google.com/github/")
     assert url.endswith("/blob/main/labs/01_architecture.ipynb")
+
+
+def test_strip_solutions_refuses_an_unknown_cell_type():
+    source = "x = 1\n### BEGIN SOLUTION\nsecret = 42\n### END SOLUTION"
+    assert "secret" not in labs.strip_solutions(source, "code")
+    with pytest.raises(ValueError, match="cell_type must be"):  # was: returned with the solution in
+        labs.strip_solutions(source, "Code")

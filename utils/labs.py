@@ -157,7 +157,14 @@ def _replace_blocks(lines: list[str], begin: str, end: str, stub: str | None, wh
 
 
 def strip_solutions(source: str, cell_type: str, where: str = "cell") -> str:
-    """Return the lab version of one cell's source (see the module docstring)."""
+    """Return the lab version of one cell's source (see the module docstring).
+
+    Raises:
+        ValueError: ``cell_type`` is not ``"code"``, ``"markdown"`` or ``"raw"`` (raw cells are
+            returned unchanged).
+    """
+    if cell_type not in ("code", "markdown", "raw"):
+        raise ValueError(f"cell_type must be 'code', 'markdown' or 'raw', got {cell_type!r}")
     lines = source.split("\n")
     if cell_type == "code":
         lines = _replace_blocks(lines, _BEGIN, _END, f"raise NotImplementedError({STUB_MESSAGE!r})", where)
