@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .validation import as_numpy
+from .validation import as_numpy, check_int
 
 #: Colours used everywhere: excitatory red, inhibitory blue, unconstrained grey, etc.
 COLORS = {
@@ -137,6 +137,10 @@ def plot_population_rates(rates, n_exc: int, dt: float, groups=None, ax=None,
     r = as_numpy(rates)
     if r.ndim != 3:
         raise ValueError(f"rates must have shape (time, batch, units), got {r.shape}")
+    if r.shape[2] < 2:
+        raise ValueError(f"rates must have at least 2 units (E and I), got {r.shape[2]}")
+    # the first n_exc units are excitatory, the rest inhibitory: both groups must be non-empty
+    n_exc = check_int("n_exc", n_exc, min_value=1, max_value=r.shape[2] - 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(5.0, 3.4))
     t = np.arange(r.shape[0]) * dt
