@@ -5,7 +5,8 @@ from utils.checks import architecture as arch
 
 
 def test_reference_implementations_pass(capsys):
-    for name in ["sign_matrix", "dale_mask", "sparsity_mask", "constrained_step", "dendritic_block_mask"]:
+    for name in ["sign_matrix", "dale_mask", "sparsity_mask", "constrained_step", "dendritic_block_mask",
+                 "cell_type_mask", "count_violations"]:
         check = getattr(arch, f"check_{name}")
         assert check(getattr(arch, f"reference_{name}")).status == PASS
     assert "PASS" in capsys.readouterr().out
@@ -25,9 +26,41 @@ def test_not_implemented_wrong_and_raising_answers_never_raise(capsys):
 
 
 def test_sparsity_check_catches_wrong_count_and_nondeterminism():
-    assert arch.check_sparsity_mask(lambda n, s, seed: torch.ones(n, n), quiet=True).status == FAIL
-    assert arch.check_sparsity_mask(lambda n, s, seed: (torch.rand(n, n) > s).float(),
+    assert arch.check_sparsity_mask(lambda n, s, gen: torch.ones(n, n), quiet=True).status == FAIL
+    assert arch.check_sparsity_mask(lambda n, s, gen: (torch.rand(n, n) > s).float(),
                                     quiet=True).status == FAIL
+
+
+def _reseeding_mask(n, s, gen):
+    # the loophole of the first edition: exact count, deterministic, but through the global RNG
+    torch.manual_seed(gen.initial_seed())
+    m = torch.ones(n * n)
+    m[torch.randperm(n * n)[:round(s * n * n)]] = 0.0
+    return m.view(n, n)
+
+
+def test_sparsity_check_catches_the_global_generator():
+    assert arch.check_sparsity_mask(_reseeding_mask, quiet=True).status == FAIL
+    # and the grading cases (generators in states no seed produces) catch it too
+    a = _reseeding_mask(30, 0.5, arch.advanced_generator(1, 5))
+    b = _reseeding_mask(30, 0.5, arch.advanced_generator(1, 9))
+    assert torch.equal(a, b)
+    assert not torch.equal(arch.reference_sparsity_mask(30, 0.5, arch.advanced_generator(1, 5)),
+                           arch.reference_sparsity_mask(30, 0.5, arch.advanced_generator(1, 9)))
+
+
+def test_violation_check_catches_a_check_that_cannot_fail():
+    def effective_only(weight, effective, signs, mask):
+        return int(((effective * signs[None, :]) < 0).sum())
+
+    assert arch.check_count_violations(effective_only, quiet=True).status == FAIL
+
+
+def test_cell_type_check_catches_transposed_table():
+    def transposed(types, p, gen):
+        return arch.reference_cell_type_mask(types, torch.as_tensor(p).t(), gen)
+
+    assert arch.check_cell_type_mask(transposed, quiet=True).status == FAIL
 
 
 def test_constrained_step_check_catches_missing_rectification():
