@@ -109,3 +109,18 @@ def test_learns_a_teacher_task():
     hist = net.learn(lambda: task.batch(64), 400, test=(x_test, y_test), test_every=100)
     assert hist["test_loss"][-1] < hist["test_loss"][0] / 4
     assert hist["test_step"] == [0, 100, 200, 300, 399]
+
+
+def test_fa_updates_match_local_rules_only_in_the_self_predicting_state():
+    import torch
+
+    from utils.learning.dendritic_error import DendriticErrorNet
+    from utils.learning.feedback_alignment import angle_between
+
+    net = DendriticErrorNet(6, 5, 3, apical_gain=0.05, nudging=0.05, interneuron_nudging=0.5, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 6, generator=gen), torch.randn(32, 3, generator=gen)
+    untrained = angle_between(net.forward_updates(x, y)[1], net.fa_updates(x, y)[1])
+    net.learn_self_prediction(torch.randn(512, 6, generator=gen), 2000)
+    trained = angle_between(net.forward_updates(x, y)[1], net.fa_updates(x, y)[1])
+    assert trained < 10 < untrained

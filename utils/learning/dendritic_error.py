@@ -151,6 +151,24 @@ class DendriticErrorNet:
         d_hx = k_h * (s.hidden - torch.tanh(s.basal)).t() @ x
         return d_oh, d_hx, s
 
+    @torch.no_grad()
+    def fa_updates(self, x: torch.Tensor, target: torch.Tensor, lr: float = 1.0
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What feedback alignment would change in ``W_oh`` and ``W_hx`` for this batch: ``-lr``
+        times the gradient of the mean squared error of the feed-forward pass (no apical input),
+        with the output error sent to the hidden layer through this network's ``B``. Comparing it
+        with :meth:`forward_updates` shows how far the local rules are from feedback alignment
+        (chapter 3: large nudging, or no self-prediction phase)."""
+        check_tensor_shape("x", x, (None, self.n_input))
+        check_tensor_shape("target", target, (x.shape[0], self.n_output))
+        lr = check_real("lr", lr, low=0.0)
+        r_h = torch.tanh(x @ self.w_hx.t())
+        err = r_h @ self.w_oh.t() - target
+        k = lr * 2.0 / (self.n_output * x.shape[0])
+        d_oh = -k * err.t() @ r_h
+        delta = (err @ self.b.t()) * (1 - r_h ** 2)
+        return d_oh, -k * delta.t() @ x
+
     def _step(self, x: torch.Tensor, target: torch.Tensor | None, lr_forward: float,
               lr_interneuron: float) -> SettledState:
         if target is not None and lr_forward > 0:

@@ -3,18 +3,20 @@
 - :mod:`utils.tasks.batch`          -- :class:`TaskBatch`, the batch of classification trials
 - :mod:`utils.tasks.neurogym_tasks` -- reproducible batches from neurogym tasks (chapters 1-2)
 - :mod:`utils.tasks.targets`        -- target-following tasks of the learning-rule chapter (3)
+- :mod:`utils.tasks.cue_recall`     -- recall a cue's sign after a delay: a memory test for RFLO (3)
 - :mod:`utils.tasks.lowrank_tasks`  -- the low-rank project's decision and working-memory tasks (10-11)
 - :mod:`utils.tasks.curricula`      -- tasks whose difficulty grows during training (11)
 """
 
 from .batch import TaskBatch
+from .cue_recall import CueRecallTask
 from .curricula import DelayCurriculum
 from .lowrank_tasks import (DECISION_STRENGTHS, WM_FREQUENCIES, decision_batch, lowrank_loss,
                             sign_accuracy, working_memory_batch)
 from .neurogym_tasks import NeurogymTask, batch_sampler, make_env
 from .targets import PeriodicTargetTask, TargetBatch, TeacherRegressionTask
 
-__all__ = ["TaskBatch", "DelayCurriculum", "DECISION_STRENGTHS", "WM_FREQUENCIES", "decision_batch",
+__all__ = ["TaskBatch", "CueRecallTask", "DelayCurriculum", "DECISION_STRENGTHS", "WM_FREQUENCIES", "decision_batch",
            "lowrank_loss", "sign_accuracy", "working_memory_batch", "NeurogymTask",
            "batch_sampler", "make_env", "PeriodicTargetTask", "TargetBatch",
            "TeacherRegressionTask"]
