@@ -7,16 +7,29 @@ A-trial is above every B-trial, 0 if the two overlap completely. Chapter 7 uses 
 choice selectivity (trials by the network's choice) and the modality selectivity (visual-only
 against auditory-only trials) of the units of the multisensory network, as Raposo et al. (2014)
 did for rat posterior parietal cortex.
+
+The **selectivity index** d' (chapter 4, the light-GRU analyses; reused in Part III) is the
+difference of a unit's mean activity in the time steps of two conditions over their pooled
+standard deviation. Its functions take states of shape (time, units) or (time, batch, units)
+and reduce over **time** (dim 0), so a batch of test sequences gives one value per sequence and
+unit: :func:`max_activation`, :func:`selectivity`, :func:`max_abs_selectivity`,
+:func:`action_masks` (conditions from the network's own choices) and
+:func:`monte_carlo_selectivity` (the distribution of max-|d'| over many test sequences).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
 import numpy as np
+import torch
 from scipy import stats
 
-from ..validation import as_numpy, check_real
+from ..validation import as_numpy, check_int, check_real
 
-__all__ = ["preference_index", "classify_units", "UNIT_CLASSES"]
+__all__ = ["preference_index", "classify_units", "UNIT_CLASSES", "max_activation", "selectivity",
+           "max_abs_selectivity", "action_masks", "monte_carlo_selectivity", "MonteCarloSelectivity"]
 
 #: the labels :func:`classify_units` gives
 UNIT_CLASSES = ("choice", "modality", "mixed", "neither", "inactive")
@@ -61,3 +74,140 @@ def classify_units(choice_index, modality_index, *, threshold: float = 0.3,
             raise ValueError(f"active must have one entry per unit ({c.size}), got {active.size}")
         labels = np.where(active, labels, "inactive")
     return labels.astype(object)
+
+
+def _check_states(states: torch.Tensor) -> torch.Tensor:
+    if not isinstance(states, torch.Tensor) or states.dim() not in (2, 3):
+        raise ValueError("states must be a tensor of shape (time, units) or (time, batch, units), got "
+                         f"{tuple(states.shape) if hasattr(states, 'shape') else type(states).__name__}")
+    return states
+
+
+def max_activation(states: torch.Tensor) -> torch.Tensor:
+    """Each unit's largest activation over time: (units,) or (batch, units)."""
+    return _check_states(states).amax(dim=0)
+
+
+def selectivity(states: torch.Tensor, when_a: torch.Tensor, when_b: torch.Tensor,
+                eps: float = 1e-6) -> torch.Tensor:
+    """Selectivity index d' of every unit for condition A against condition B.
+
+    ``d' = (mean_A - mean_B) / sqrt((var_A + var_B) / 2)``: the difference of the unit's mean
+    activity in the steps of A and of B over their pooled standard deviation (population
+    variances over time). Positive: the unit is more active in A. A unit with no variance in either
+    condition gets 0 (``eps`` guards the division); a sequence without steps of A or of B gives
+    NaN for every unit.
+
+    (The coursework used ``2 (mean_A - mean_B) / sqrt(var_A + var_B)``, which is this times
+    sqrt(2).)
+
+    Args:
+        states: (time, units) or (time, batch, units).
+        when_a, when_b: bool masks of shape (time,) or (time, batch): the steps of A and of B.
+    Returns:
+        (units,) or (batch, units).
+    """
+    states = _check_states(states)
+    eps = check_real("eps", eps, low=0.0, low_open=True)
+    for name, m in (("when_a", when_a), ("when_b", when_b)):
+        if not isinstance(m, torch.Tensor) or m.dtype != torch.bool or m.shape != states.shape[:-1]:
+            raise ValueError(f"{name} must be a bool tensor of shape {tuple(states.shape[:-1])}, got "
+                             f"{getattr(m, 'dtype', type(m).__name__)} "
+                             f"{tuple(m.shape) if hasattr(m, 'shape') else ''}")
+    x = states.to(torch.float64)
+
+    def stats(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w = m.to(x.dtype).unsqueeze(-1)
+        n = w.sum(0)
+        mean = (x * w).sum(0) / n
+        var = ((x - mean) ** 2 * w).sum(0) / n
+        return mean, var
+
+    mean_a, var_a = stats(when_a)
+    mean_b, var_b = stats(when_b)
+    diff = mean_a - mean_b
+    d = diff / torch.sqrt((var_a + var_b) / 2.0 + eps ** 2)
+    d = torch.where((var_a + var_b == 0) & (diff.abs() < eps), torch.zeros_like(d), d)
+    return d.to(states.dtype)
+
+
+def max_abs_selectivity(indices: torch.Tensor) -> torch.Tensor:
+    """Largest |d'| over several comparisons: ``indices`` (comparisons, ..., units) -> (..., units)."""
+    if not isinstance(indices, torch.Tensor) or indices.dim() < 2:
+        raise ValueError("indices must be a tensor of shape (comparisons, ..., units)")
+    return indices.abs().amax(dim=0)
+
+
+@dataclass
+class MonteCarloSelectivity:
+    """Result of :func:`monte_carlo_selectivity`.
+
+    Attributes:
+        values: max-|d'| of every active unit in every sequence, flattened (the histogram's data).
+        per_sequence: (sequences, units) max-|d'|, NaN where the unit was silent.
+        active_fraction: fraction of (sequence, unit) pairs kept (not silent).
+    """
+
+    values: np.ndarray
+    per_sequence: np.ndarray
+    active_fraction: float
+
+
+def action_masks(outputs: torch.Tensor, comparisons: Mapping[str, tuple[Sequence[int], Sequence[int]]]
+                 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Bool masks of the steps where the network chose given actions (its own choices: the argmax
+    of ``outputs`` (time, [batch,] actions)).
+
+    ``comparisons`` maps a name to two groups of actions, e.g. for DualDelayMatchSample
+    ``{"active/inactive": ((1, 2), (0,)), "accept/reject": ((1,), (2,))}``; returns
+    ``name -> (when_a, when_b)`` masks of shape (time, [batch]).
+    """
+    if not isinstance(outputs, torch.Tensor) or outputs.dim() not in (2, 3):
+        raise ValueError("outputs must be a tensor of shape (time, actions) or (time, batch, actions)")
+    if not isinstance(comparisons, Mapping) or not comparisons:
+        raise ValueError("comparisons must be a non-empty dict name -> (actions_a, actions_b)")
+    choice = outputs.argmax(-1)
+    n_actions = outputs.shape[-1]
+    masks = {}
+    for name, groups in comparisons.items():
+        if len(groups) != 2 or not all(len(g) and all(0 <= int(a) < n_actions for a in g) for g in groups):
+            raise ValueError(f"comparisons[{name!r}] must be two non-empty groups of actions in "
+                             f"[0, {n_actions}), got {groups!r}")
+        masks[name] = tuple(torch.isin(choice, torch.as_tensor(list(g))) for g in groups)
+    return masks
+
+
+@torch.no_grad()
+def monte_carlo_selectivity(model: torch.nn.Module, inputs: torch.Tensor,
+                            comparisons: Mapping[str, tuple[Sequence[int], Sequence[int]]], *,
+                            chunk: int = 128, min_activation: float = 0.05) -> MonteCarloSelectivity:
+    """Distribution of each unit's max-|d'| over many independent test sequences.
+
+    ``inputs`` (time, sequences, n_input) holds the test sequences (e.g. streams of 25 trials);
+    the model (in evaluation mode) runs on ``chunk`` sequences at a time. In each sequence and for
+    each comparison of :func:`action_masks` (groups of the network's own choices) the d' of every
+    unit is computed; the largest absolute value over the comparisons is kept. Units whose maximum
+    activation in that sequence is below ``min_activation`` are silent and removed, as are NaNs
+    (a sequence without steps of one side of every comparison).
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() != 3:
+        raise ValueError("inputs must be a tensor of shape (time, sequences, n_input)")
+    chunk = check_int("chunk", chunk, min_value=1)
+    min_activation = check_real("min_activation", min_activation, low=0.0)
+    model.eval()
+    rows = []
+    for start in range(0, inputs.shape[1], chunk):
+        outputs, states = model(inputs[:, start: start + chunk])
+        _check_states(states)
+        masks = action_masks(outputs, comparisons)
+        d = torch.stack([selectivity(states, a, b) for a, b in masks.values()])
+        nan = torch.isnan(d)
+        best = torch.where(nan, torch.zeros_like(d), d.abs()).amax(0)
+        best[nan.all(0)] = float("nan")
+        best[max_activation(states) < min_activation] = float("nan")
+        rows.append(best.cpu().numpy())
+    per_sequence = np.concatenate(rows, axis=0)
+    keep = ~np.isnan(per_sequence)
+    return MonteCarloSelectivity(per_sequence[keep], per_sequence, float(keep.mean()))

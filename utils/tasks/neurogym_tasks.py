@@ -13,7 +13,7 @@ import contextlib
 import io
 import logging
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -60,6 +60,12 @@ class NeurogymTask:
     Args:
         name: neurogym task id, e.g. ``"PerceptualDecisionMaking-v0"``.
         seed: seed of the environment's private RNG (the same seed gives the same trials).
+        answer_periods: names of the periods in which an answer is due; their steps are True in
+            every batch's ``decision`` mask. Default: ``("decision",)`` if the task has a
+            decision period, else every period whose name starts with ``"test"`` (in neurogym
+            2.3.1, DualDelayMatchSample-v0 has no decision period: answers are due in ``test1``
+            and ``test2``, each with its own ground truth). A task with neither gets an all-False
+            mask, which :func:`utils.analysis.answers.answer_accuracy` refuses.
         **env_kwargs: passed to the environment (``dt``, ``timing``, ``cohs``, ...).
 
     Example:
@@ -67,9 +73,16 @@ class NeurogymTask:
         >>> batch = task.batch(16)
     """
 
-    def __init__(self, name: str, seed: int = 0, **env_kwargs: Any) -> None:
+    def __init__(self, name: str, seed: int = 0, *, answer_periods: Sequence[str] | None = None,
+                 **env_kwargs: Any) -> None:
         self.name = name
         self.seed = check_int("seed", seed, min_value=0)
+        if answer_periods is not None:
+            if isinstance(answer_periods, str) or not all(isinstance(p, str) for p in answer_periods):
+                raise TypeError("answer_periods must be a sequence of period names (str), e.g. "
+                                f"('test1', 'test2'), got {answer_periods!r}")
+            answer_periods = tuple(answer_periods)
+        self.answer_periods = answer_periods
         if "dt" in env_kwargs:
             check_real("dt", env_kwargs["dt"], low=0.0, low_open=True)
         timing = env_kwargs.get("timing")
@@ -114,8 +127,18 @@ class NeurogymTask:
                 obs.append(np.asarray(self.env.ob, dtype=np.float32))
                 gts.append(np.asarray(self.env.gt, dtype=np.int64).reshape(len(self.env.ob), -1)[:, 0])
                 dec = np.zeros(len(self.env.ob), dtype=bool)
-                if "decision" in getattr(self.env, "start_ind", {}):
-                    dec[self.env.start_ind["decision"]: self.env.end_ind["decision"]] = True
+                starts = getattr(self.env, "start_ind", {})
+                if self.answer_periods is None:
+                    periods = (["decision"] if "decision" in starts
+                               else [p for p in starts if p.startswith("test")])
+                else:
+                    unknown = [p for p in self.answer_periods if p not in starts]
+                    if unknown:
+                        raise ValueError(f"answer_periods must be periods of {self.name}, one of "
+                                         f"{list(starts)}; got {unknown}")
+                    periods = self.answer_periods
+                for p in periods:
+                    dec[starts[p]: self.env.end_ind[p]] = True
                 decs.append(dec)
                 trials.append({k: (v.item() if isinstance(v, np.generic) else v)
                                for k, v in trial.items()})
