@@ -282,3 +282,10 @@ def test_near_zero_fraction_refuses_non_finite_weights():
         w[0, 1] = bad
         with pytest.raises(ValueError, match="weights must be finite"):  # was 0.0: "nothing is zero"
             P.near_zero_fraction(w)
+
+
+def test_clipping_names_grads_not_params():
+    with pytest.raises(TypeError, match="grads must be tensors"):  # was: "params must be ..."
+        clipping.clip_by_norm([1.0], 1.0)
+    with pytest.raises(TypeError, match="grads must be tensors"):
+        clipping.clip_by_value([torch.ones(2), "x"], 1.0)

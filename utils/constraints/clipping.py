@@ -18,13 +18,13 @@ from ..validation import check_real
 __all__ = ["clip_by_norm", "clip_by_value", "clipped_sgd_step", "StepFunctionOptimizer"]
 
 
-def _grads(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+def _grads(params: Iterable[torch.Tensor], name: str = "params") -> list[torch.Tensor]:
     if isinstance(params, torch.Tensor):
         params = [params]
     params = list(params)
     for i, p in enumerate(params):
         if not isinstance(p, torch.Tensor):
-            raise TypeError(f"params must be tensors, got {type(p).__name__} at position {i}")
+            raise TypeError(f"{name} must be tensors, got {type(p).__name__} at position {i}")
     return params
 
 
@@ -34,7 +34,7 @@ def clip_by_norm(grads: Iterable[torch.Tensor], max_norm: float) -> list[torch.T
     Gradients whose global norm is already within the bound are returned unchanged (as new
     tensors); otherwise all are multiplied by ``max_norm / norm``, keeping their direction.
     """
-    grads = _grads(grads)
+    grads = _grads(grads, "grads")
     max_norm = check_real("max_norm", max_norm, low=0.0, low_open=True)
     if not grads:
         return []
@@ -45,7 +45,7 @@ def clip_by_norm(grads: Iterable[torch.Tensor], max_norm: float) -> list[torch.T
 
 def clip_by_value(grads: Iterable[torch.Tensor], max_value: float) -> list[torch.Tensor]:
     """Clamp every gradient entry to ``[-max_value, max_value]`` (an elementwise bound)."""
-    grads = _grads(grads)
+    grads = _grads(grads, "grads")
     max_value = check_real("max_value", max_value, low=0.0, low_open=True)
     return [g.clamp(-max_value, max_value) for g in grads]
 
