@@ -129,3 +129,8 @@ def test_neurogym_task_refuses_unknown_trial_parameters_and_bad_timing():
             NeurogymTask("PerceptualDecisionMaking-v0", dt=dt)
     with pytest.raises(ValueError, match=r"timing\['stimulus'\] must lie in \[0, inf\]"):
         NeurogymTask("PerceptualDecisionMaking-v0", dt=20, timing={"stimulus": -500})
+
+
+def test_unknown_neurogym_task_lists_known_tasks():
+    with pytest.raises(ValueError, match=r"known tasks include \['\w+-v0'"):
+        NeurogymTask("PerceptualDecisionMakin-v0")  # the hint was never shown with neurogym 2.3.1

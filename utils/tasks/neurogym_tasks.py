@@ -48,7 +48,11 @@ def make_env(name: str, **kwargs: Any):
         try:
             env = ngym.make(name, **kwargs)
         except Exception as err:  # unknown name or bad keyword: say which
-            known = [n for n in ngym.all_envs()] if hasattr(ngym, "all_envs") else []
+            try:  # neurogym 2.3 keeps the list in neurogym.envs.registration
+                from neurogym.envs.registration import all_envs
+                known = sorted(all_envs())
+            except Exception:  # an older or newer neurogym: no hint rather than a second error
+                known = []
             hint = f"; known tasks include {known[:8]}..." if known else ""
             raise ValueError(f"could not build neurogym task {name!r} with {kwargs}: {err}{hint}") from err
     return env.unwrapped
