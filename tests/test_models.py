@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from utils.models import DendriticInput, LeakyRNNFunction, RateRNN, constrained_step, leaky_rnn
+from utils.models import (DendriticInput, LeakyRNNFunction, LeakyTanhRNN, RateRNN, constrained_step,
+                          leaky_rnn)
 
 
 def test_leaky_rnn_backward_matches_gradcheck():
@@ -172,3 +173,11 @@ def test_count_constraint_violations_counts_each_entry_once():
     assert count_constraint_violations(weight, bad, signs, mask) == 2
     with pytest.raises(ValueError):
         count_constraint_violations(weight, effective, torch.ones(3), mask)
+
+
+def test_models_accept_float64_inputs_like_lowrank():
+    u = torch.randn(6, 2, 3, generator=torch.Generator().manual_seed(0))
+    for model in (RateRNN(n_input=3, n_units=8, n_output=2), LeakyTanhRNN(3, 8, 2)):
+        out32, _ = model(u)
+        out64, _ = model(u.double())  # was: "mat1 and mat2 must have the same dtype"
+        assert out64.dtype == torch.float32 and torch.equal(out32, out64)

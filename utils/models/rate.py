@@ -274,6 +274,7 @@ class RateRNN(nn.Module):
         if not isinstance(u, torch.Tensor) or u.dim() != 3 or u.shape[-1] != self.n_input:
             raise ValueError(f"u must be a tensor of shape (time, batch, {self.n_input}), got "
                              f"{tuple(u.shape) if hasattr(u, 'shape') else type(u).__name__}")
+        u = u.to(self.weight.dtype)  # e.g. float64 from torch.from_numpy, as LowRankRNN does
         drive = self.alpha * self.input_drive(u)
         if self.sigma_rec > 0:
             drive = drive + math.sqrt(2.0 * self.alpha) * self.sigma_rec * torch.randn_like(drive)

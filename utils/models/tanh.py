@@ -75,7 +75,8 @@ class LeakyTanhRNN(nn.Module):
     def forward(self, inputs: torch.Tensor, h0: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the network; returns ``(outputs, states)`` of shapes (T, B, n_out), (T, B, N)."""
-        h = self._check_inputs(inputs, h0)
+        h = self._check_inputs(inputs, h0).to(self.weight.dtype)
+        inputs = inputs.to(self.weight.dtype)  # e.g. float64 from torch.from_numpy
         drive = inputs @ self.input_weight.t()
         w_t = self.weight.t()
         a = self.alpha
