@@ -176,25 +176,26 @@ def test_condition_index():
 def test_lab11_references_pass_and_wrong_answers_fail(capsys):
     from utils.checks import FAIL, NOT_IMPLEMENTED, PASS
     from utils.checks import lowrank_working_memory as lab
+    from utils.tasks import working_memory_batch
 
-    for name in ["lowrank_forward", "project_latents", "effective_circuit"]:
+    for name in ["curriculum_batch", "project_latents", "exact_overlap_draw", "effective_circuit"]:
         check = getattr(lab, f"check_{name}")
         assert check(getattr(lab, f"reference_{name}")).status == PASS
 
     def todo(*args):
         raise NotImplementedError
 
-    assert lab.check_lowrank_forward(todo).status == NOT_IMPLEMENTED
-    # forgetting the 1/N of J = m n^T / N
-    def no_norm(u, m, n, I, w, alpha):
-        x, xs = torch.zeros(u.shape[1], m.shape[0]), []
-        for t in range(u.shape[0]):
-            x = x + alpha * (-x + torch.tanh(x) @ n @ m.T + u[t][:, None] * I)
-            xs.append(x)
-        x = torch.stack(xs)
-        return torch.tanh(x) @ w / m.shape[0], x
-
-    assert lab.check_lowrank_forward(no_norm).status == FAIL
+    assert lab.check_curriculum_batch(todo).status == NOT_IMPLEMENTED
+    # the delay counted from the start of the first stimulus, not from its end
+    assert lab.check_curriculum_batch(lambda b, d, g=None: working_memory_batch(
+        b, generator=g, u2_on=5 + d, u2_off=15 + d) if d > 5 else working_memory_batch(
+        b, generator=g, u2_on=11 + d, u2_off=21 + d)).status == FAIL
+    # a plain draw (sample overlaps fluctuate), and a whitened one normalised by n - 1
+    assert lab.check_exact_overlap_draw(lambda C, n, g=None: lab.reference_exact_overlap_draw(
+        C, n, g) + 0.05 * torch.randn(n, C.shape[1], generator=g)).status == FAIL
+    assert lab.check_exact_overlap_draw(lambda C, n, g=None: (
+        lab.reference_exact_overlap_draw(C, n, g) - C.mean(0)) * (n / (n - 1)) ** 0.5
+        + C.mean(0)).status == FAIL
     # projecting without dividing by |m|^2
     assert lab.check_project_latents(lambda x, m: x @ m).status == FAIL
     assert lab.check_effective_circuit(
@@ -248,3 +249,25 @@ def test_change_of_basis_and_eigenbasis_describe_the_same_network():
         rot.eigenbasis()
     with pytest.raises(ValueError, match="invertible"):
         c.change_basis(np.ones((2, 2)))
+
+
+def test_delay_curriculum_takes_a_batch_function():
+    from utils.checks.lowrank_working_memory import reference_curriculum_batch
+    from utils.tasks import DelayCurriculum
+
+    calls = []
+
+    def make(batch_size, delay, generator):
+        calls.append(delay)
+        return reference_curriculum_batch(batch_size, delay, generator)
+
+    own = DelayCurriculum(4, start_delay=3, updates_per_step=2, make_batch=make,
+                          generator=torch.Generator().manual_seed(0))
+    ref = DelayCurriculum(4, start_delay=3, updates_per_step=2,
+                          generator=torch.Generator().manual_seed(0))
+    for _ in range(5):
+        a, b = own(), ref()
+        assert torch.equal(a["inputs"], b["inputs"])
+    assert calls == [3, 3, 4, 4, 5]
+    with pytest.raises(TypeError, match="make_batch"):
+        DelayCurriculum(4, make_batch=3)

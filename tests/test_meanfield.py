@@ -38,7 +38,7 @@ def test_quadrature_matches_scipy_quad_and_is_vectorised():
 
 def test_rank1_statistics_from_network_and_matrix():
     net = LowRankRNN(64, 1, seed=0)
-    stats = rank1_statistics(net)
+    stats = rank1_statistics(net, moments="centred")
     cov = fit_gaussian(net)[1].numpy()
     assert stats["sigma_mn"] == pytest.approx(cov[0, 1]) and stats["sigma_nI"] == pytest.approx(cov[1, 2])
     assert stats["sigma_mw"] == pytest.approx(cov[0, 3]) and stats["sigma_w"] == pytest.approx(np.sqrt(cov[3, 3]))
@@ -89,7 +89,9 @@ def test_fixed_points_bistable_monostable_and_line_attractor():
     with pytest.raises(ValueError, match="kappa_range"):
         fixed_points(lambda k: k, kappa_range=(1.0, -1.0))
     with pytest.raises(ValueError, match="sigma_mn"):
-        kappa_velocity(0.0, 0.0, {"sigma_m": 1.0, "sigma_I": 1.0})
+        kappa_velocity(0.0, 0.0, {"sigma_m": 1.0, "sigma_I": 1.0, "sigma_mI": 0.0})
+    with pytest.raises(ValueError, match="sigma_mI"):
+        kappa_velocity(0.0, 0.0, {"sigma_m": 1.0, "sigma_I": 1.0, "sigma_mn": 1.0, "sigma_nI": 1.0})
     with pytest.raises(ValueError, match="u must"):
         simulate_rank1(np.zeros((2, 3, 4)), PAPER_RANK1)
 
@@ -104,14 +106,3 @@ def test_delta_with_raw_input_differs_only_transiently():
     assert abs(sim_v["kappa"][-1, 0] - sim_u["kappa"][-1, 0]) < 0.05  # same fixed point at the end
     with pytest.raises(ValueError, match="delta_input"):
         simulate_rank1(u, PAPER_RANK1, delta_input="x")
-
-
-def test_rank1_statistics_and_fixed_points_refuse_impossible_inputs():
-    cov = np.eye(4)
-    assert rank1_statistics(cov)["sigma_m"] == 1.0
-    cov[1, 1] = -0.5  # was: sigma_n = 0 (the negative variance clamped away)
-    with pytest.raises(ValueError, match="variances >= 0"):
-        rank1_statistics(cov)
-    assert [p["stability"] for p in fixed_points(lambda k: -k)] == ["stable"]
-    with pytest.raises(ValueError, match="velocity returned nan"):  # was: [] ("no fixed point")
-        fixed_points(lambda k: float("nan"))

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ..validation import as_float_array, check_real
-from .meanfield import mean_gain
+from .meanfield import mean_gain, population_spread
+from ..validation import as_float_array, check_choice, check_real
 
 __all__ = [
     "EffectiveCircuit",
@@ -45,12 +45,27 @@ __all__ = [
     "fit_time_constant",
     "condition_index",
     "PAPER_WM_SIGMAS",
+    "PROJECT_WM_SIGMAS",
+    "RELEASED_WM_SIGMAS",
 ]
 
-#: Covariances of Dubreuil et al.'s trained working-memory network, as listed in the project
-#: project's statement (chapter 11); all variances are 1 and all other covariances 0.
-PAPER_WM_SIGMAS: dict[str, float] = {
+#: The overlaps the project's statement lists for Dubreuil et al.'s working-memory network; it
+#: states no variances and no other overlaps (:meth:`EffectiveCircuit.from_sigmas` takes unit
+#: variances and zero for the rest: our assumption).
+PROJECT_WM_SIGMAS: dict[str, float] = {
     "n1m1": 1.0, "n2m2": 1.0, "n1I": 0.5, "n2I": 1.9, "m1w": 2.8, "m2w": -2.2,
+}
+
+#: Old name of :data:`PROJECT_WM_SIGMAS` (the values are the project's, not measured on the paper's network).
+PAPER_WM_SIGMAS = PROJECT_WM_SIGMAS
+
+#: The rank-2 working-memory network released with Dubreuil et al. 2022
+#: (``romo_rank2_500.pt``, N = 500), measured for chapter 11 with :meth:`EffectiveCircuit.from_vectors`
+#: (raw second moments) and :meth:`EffectiveCircuit.eigenbasis` (each m'_r of unit second moment,
+#: sigma_{n'_r I} >= 0): a loop of 1.03 (the memory) and one of 0.15 (a leaky latent). (Centred
+#: covariances give 1.03, 0.13, 0.58, 2.29, 1.98, -2.07.)
+RELEASED_WM_SIGMAS: dict[str, float] = {
+    "n1m1": 1.03, "n2m2": 0.15, "n1I": 0.60, "n2I": 2.37, "m1w": 2.08, "m2w": -2.10,
 }
 
 
@@ -139,16 +154,18 @@ class EffectiveCircuit:
 
     @classmethod
     def from_vectors(cls, m: Any, n: Any, I: Any, w: Any, *, tau: float = 100.0,
-                     dt: float = 20.0) -> "EffectiveCircuit":
-        """Circuit whose covariances are measured on a network's connectivity vectors.
+                     dt: float = 20.0, moments: str = "raw") -> "EffectiveCircuit":
+        """Circuit whose overlaps are measured on a network's connectivity vectors.
 
         Args:
             m, n: (N, R) left and right connectivity vectors (columns m_r, n_r).
             I: (N,) input vector; w: (N,) readout vector (tensors or arrays).
             tau, dt: the network's time constant and Euler step in ms.
-
-        Covariances are centred and normalised by N (``np.cov(..., bias=True)``); the theory
-        assumes zero-mean vectors, so check that the means are small.
+            moments: ``"raw"``: ``sigma_ab = (1/N) sum_i a_i b_i``, the sums through which
+                ``J = m n^T / N``, the input and the readout act (with them ``Delta^2`` is
+                exactly ``(1/N) sum_i x_i^2``); ``"centred"``: covariances normalised by N
+                (``np.cov(..., bias=True)``), which drop the ``mean_a mean_b`` part of each
+                overlap and describe the network only if its loadings have zero mean.
         """
         m = as_float_array("m", m, ndim=(1, 2))
         n = as_float_array("n", n, ndim=(1, 2))
@@ -164,14 +181,19 @@ class EffectiveCircuit:
         for name, vec in (("I", I), ("w", w)):
             if vec.shape != (n_units,):
                 raise ValueError(f"{name} must have {n_units} entries (one per unit), got {vec.shape}")
-        cov = np.cov(np.column_stack([m, n, I, w]).T, bias=True)
+        check_choice("moments", moments, ["raw", "centred"])
+        loadings = np.column_stack([m, n, I, w])
+        if moments == "raw":
+            cov = loadings.T @ loadings / n_units
+        else:
+            cov = np.cov(loadings.T, bias=True)
         mi, ni, ii, wi = slice(0, rank), slice(rank, 2 * rank), 2 * rank, 2 * rank + 1
         return cls(sigma_nm=cov[ni, mi], sigma_nI=cov[ni, ii], sigma_mw=cov[mi, wi],
                    sigma_mm=cov[mi, mi], sigma_mI=cov[mi, ii], sigma_I2=cov[ii, ii],
                    sigma_Iw=cov[ii, wi], tau=tau, dt=dt)
 
     @classmethod
-    def from_model(cls, model: Any) -> "EffectiveCircuit":
+    def from_model(cls, model: Any, *, moments: str = "raw") -> "EffectiveCircuit":
         """:meth:`from_vectors` applied to a :class:`utils.models.lowrank.LowRankRNN` with one input
         (its ``m``, ``n``, ``I``, ``w``, ``tau`` and ``dt``)."""
         for attr in ("m", "n", "I", "w", "tau", "dt"):
@@ -180,15 +202,28 @@ class EffectiveCircuit:
                                 f"{type(model).__name__} without '{attr}'")
         if getattr(model.I, "shape", (0, 1))[-1] != 1:
             raise ValueError("model must have exactly one input channel for an effective circuit")
-        return cls.from_vectors(model.m, model.n, model.I, model.w, tau=model.tau, dt=model.dt)
+        return cls.from_vectors(model.m, model.n, model.I, model.w, tau=model.tau, dt=model.dt,
+                                moments=moments)
+
+    @classmethod
+    def from_sigmas(cls, sigmas: Any, *, tau: float = 100.0, dt: float = 20.0) -> "EffectiveCircuit":
+        """The project's diagonal rank-2 circuit from named overlaps ``n1m1, n2m2, n1I, n2I,
+        m1w, m2w`` (e.g. :data:`PROJECT_WM_SIGMAS`, :data:`RELEASED_WM_SIGMAS`): unit variances,
+        all other overlaps zero."""
+        if not hasattr(sigmas, "keys"):
+            raise TypeError(f"sigmas must be a dict of named overlaps, got {type(sigmas).__name__}")
+        missing = [k for k in ("n1m1", "n2m2", "n1I", "n2I", "m1w", "m2w") if k not in sigmas]
+        if missing:
+            raise ValueError(f"sigmas must contain n1m1, n2m2, n1I, n2I, m1w, m2w; missing {missing}")
+        s = sigmas
+        return cls(sigma_nm=np.diag([s["n1m1"], s["n2m2"]]), sigma_nI=[s["n1I"], s["n2I"]],
+                   sigma_mw=[s["m1w"], s["m2w"]], tau=tau, dt=dt)
 
     @classmethod
     def paper(cls, *, tau: float = 100.0, dt: float = 20.0) -> "EffectiveCircuit":
-        """The rank-2 circuit with the covariances of Dubreuil et al.'s working-memory network
-        (:data:`PAPER_WM_SIGMAS`; unit variances, all other covariances zero)."""
-        s = PAPER_WM_SIGMAS
-        return cls(sigma_nm=np.diag([s["n1m1"], s["n2m2"]]), sigma_nI=[s["n1I"], s["n2I"]],
-                   sigma_mw=[s["m1w"], s["m2w"]], tau=tau, dt=dt)
+        """``from_sigmas(PROJECT_WM_SIGMAS)``: the overlaps the project's statement lists for the
+        paper's network (the name is historical; they are not measured on that network)."""
+        return cls.from_sigmas(PROJECT_WM_SIGMAS, tau=tau, dt=dt)
 
     def diagonal(self) -> "EffectiveCircuit":
         """The project's reduced circuit: drop the cross-overlaps ``sigma_{n_r m_s}`` (r != s),
@@ -277,9 +312,7 @@ class EffectiveCircuit:
         """Standard deviation of ``x_i`` across units for latent state ``kappa`` (..., R) and
         filtered input ``v`` (...)."""
         k, vv = self._kv(kappa, v)
-        var = (np.einsum("...r,rs,...s->...", k, self.sigma_mm, k)
-               + 2.0 * vv * (k @ self.sigma_mI) + self.sigma_I2 * vv ** 2)
-        return np.sqrt(np.maximum(var, 0.0))
+        return population_spread(k, vv, self.sigma_mm, self.sigma_mI, self.sigma_I2)
 
     def velocity(self, kappa: Any, v: Any) -> np.ndarray:
         """``tau dkappa/dt`` (shape of ``kappa``): the circuit's flow at ``(kappa, v)``."""

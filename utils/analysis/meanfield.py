@@ -1,14 +1,14 @@
-"""Mean-field reduction of a rank-one network to a one-dimensional circuit (chapter 10).
+"""Mean-field reduction of a rank-one network to a one-dimensional circuit (chapter 10, project steps 7-8).
 
-If the loadings ``(m_i, n_i, I_i, w_i)`` of the N units are samples of a zero-mean Gaussian and
-the state is ``x = kappa m + v I``, the recurrent input ``n^T phi(x) / N`` becomes, for large N,
-a population average that Stein's lemma turns into
+The network's state is ``x = kappa m + v I`` and its recurrent input is ``kappa_rec = (1/N)
+sum_i n_i phi(x_i)``. If the units' loadings ``(m_i, n_i, I_i, w_i)`` are samples of a zero-mean
+Gaussian, Stein's lemma turns this population average into
 
 .. math::
 
     \\langle n_i \\phi(x_i) \\rangle = \\langle\\Phi'\\rangle(\\Delta)\\,
     (\\sigma_{mn} \\kappa + \\sigma_{nI} v), \\qquad
-    \\Delta = \\sqrt{\\sigma_m^2 \\kappa^2 + \\sigma_I^2 v^2},
+    \\Delta^2 = \\sigma_m^2 \\kappa^2 + 2\\sigma_{mI}\\kappa v + \\sigma_I^2 v^2,
 
 with the population-averaged gain
 
@@ -16,7 +16,7 @@ with the population-averaged gain
 
     \\langle\\Phi'\\rangle(\\Delta) = \\frac{1}{\\sqrt{2\\pi}} \\int \\phi'(\\Delta z)\\, e^{-z^2/2}\\, dz.
 
-(The project statement prints the prefactor as ``1/(2 pi)``; the Gaussian density needs ``1/sqrt(2 pi)``,
+(The project prints the prefactor as ``1/(2 pi)``; the Gaussian density needs ``1/sqrt(2 pi)``,
 so that ``<Phi'>(0) = phi'(0) = 1``.) Hence the reduced circuit, in units of ``tau``:
 
 .. math::
@@ -24,9 +24,15 @@ so that ``<Phi'>(0) = phi'(0) = 1``.) Hence the reduced circuit, in units of ``t
     \\frac{d\\kappa}{dt} = -\\kappa + \\tilde\\sigma_{mn}\\kappa + \\tilde\\sigma_{nI} v, \\qquad
     \\tau \\frac{dv}{dt} = -v + u, \\qquad \\tilde\\sigma_{ab} = \\sigma_{ab}\\langle\\Phi'\\rangle(\\Delta),
 
-and the readout ``z = <Phi'>(Delta) (sigma_mw kappa + sigma_Iw v)``. The project statement writes ``u`` in
-``Delta``; the state's coordinate along ``I`` is the filtered input ``v``, which is what we use
-(the two differ only during the first ~tau after the input changes).
+and the readout ``z = <Phi'>(Delta) (sigma_mw kappa + sigma_Iw v)``.
+
+Which sigmas: the network uses ``J = m n^T / N`` through the sums ``(1/N) sum_i a_i b_i``, and
+trained loadings have non-zero means. The circuit is therefore built from these *raw second
+moments* (``rank1_statistics(net, moments="raw")``); centred covariances drop the
+``mean_a mean_b`` part of every overlap. ``Delta`` has one definition,
+:func:`population_spread`, shared with the rank-R circuit of chapter 11. The project writes
+``u`` in ``Delta``; the state's coordinate along ``I`` is the filtered input ``v``, which is what
+we use (the two differ only during the first ~tau after the input changes).
 """
 
 from __future__ import annotations
@@ -42,17 +48,34 @@ from ..validation import check_choice, check_int, check_real
 
 __all__ = [
     "PAPER_RANK1",
+    "PROJECT_RANK1",
+    "RELEASED_RANK1",
     "mean_gain",
+    "population_spread",
     "rank1_statistics",
     "kappa_velocity",
     "simulate_rank1",
     "fixed_points",
 ]
 
-#: Covariances of Dubreuil et al.'s decision network, as given in the project's statement (unit variances).
-PAPER_RANK1: dict[str, float] = {
-    "sigma_mn": 1.4, "sigma_nI": 2.6, "sigma_mw": 2.1, "sigma_Iw": 0.0,
+#: The overlaps the project's statement lists for Dubreuil et al.'s decision network: sigma_mn 1.4,
+#: sigma_nI 2.6, sigma_mw 2.1 and unit sigma_n, sigma_I, sigma_w. It gives no sigma_m,
+#: sigma_mI or sigma_Iw: the values 1, 0 and 0 here are our assumption (Delta depends on sigma_m).
+PROJECT_RANK1: dict[str, float] = {
+    "sigma_mn": 1.4, "sigma_nI": 2.6, "sigma_mw": 2.1, "sigma_Iw": 0.0, "sigma_mI": 0.0,
     "sigma_m": 1.0, "sigma_n": 1.0, "sigma_I": 1.0, "sigma_w": 1.0,
+}
+
+#: Old name of :data:`PROJECT_RANK1` (the values are the project's, not measured on the paper's network).
+PAPER_RANK1 = PROJECT_RANK1
+
+#: Raw second moments (1/N) sum_i a_i b_i of the rank-one decision network released with
+#: Dubreuil et al. 2022 (``rdm_lr_fig2.pt``, N = 512; input and readout include their trained
+#: scales), measured for chapter 10. Its sigma_nI and sigma_mw are both negative (their product,
+#: the meaningful sign, is positive).
+RELEASED_RANK1: dict[str, float] = {
+    "sigma_mn": 1.32, "sigma_nI": -0.91, "sigma_mw": -2.45, "sigma_Iw": -0.06, "sigma_mI": -0.49,
+    "sigma_nw": -0.73, "sigma_m": 1.44, "sigma_n": 1.35, "sigma_I": 1.69, "sigma_w": 6.02,
 }
 
 _NODES: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -121,25 +144,78 @@ def mean_gain(delta: Any, *, method: str = "hermite", n_points: int = 101) -> An
     return float(out) if np.ndim(delta) == 0 else out
 
 
-def rank1_statistics(source: Any) -> dict[str, float]:
-    """Covariances of a rank-one network's loadings, named as in chapter 10.
+def population_spread(kappa: Any, v: Any, sigma_mm: Any, sigma_mI: Any, sigma_I2: float) -> np.ndarray:
+    """``Delta``: the root-mean-square of ``x_i = sum_r kappa_r m_ri + v I_i`` over the units.
+
+    The one definition of Delta in the course, used by the rank-one circuit of chapter 10
+    (:func:`kappa_velocity`, :func:`simulate_rank1`) and by the rank-R circuit of chapter 11
+    (:meth:`utils.analysis.effective_circuit.EffectiveCircuit.delta`):
+
+    ``Delta^2 = kappa^T Sigma_mm kappa + 2 v kappa^T sigma_mI + sigma_I^2 v^2``,
+
+    with the second moments ``Sigma_mm`` (R, R), ``sigma_mI`` (R,) and ``sigma_I2`` of the
+    loadings. With raw second moments ((1/N) sum_i a_i b_i, what the network's dynamics use)
+    ``Delta^2`` is exactly ``(1/N) sum_i x_i^2``.
 
     Args:
-        source: a rank-one :class:`utils.models.lowrank.LowRankRNN` with one input, or a covariance
-            matrix (4, 4) over ``(m, n, I, w)``.
+        kappa: latent state, shape (..., R) (R = 1: a trailing axis of 1 or none, see below).
+        v: filtered input, broadcasting against ``kappa``'s leading shape.
+        sigma_mm: (R, R) second moments of the m vectors (a number for R = 1).
+        sigma_mI: (R,) second moments of the m vectors with I (a number for R = 1).
+        sigma_I2: second moment of I (>= 0).
 
     Returns:
-        ``{"sigma_mn", "sigma_nI", "sigma_mw", "sigma_Iw", "sigma_mI", "sigma_nw"}`` (covariances)
-        and ``{"sigma_m", "sigma_n", "sigma_I", "sigma_w"}`` (standard deviations).
+        Delta, shape ``kappa.shape[:-1]`` broadcast with ``v`` (for scalar ``sigma_mm`` a
+        rank-one Delta of ``kappa``'s own shape).
+    """
+    mm = np.asarray(sigma_mm, dtype=float)
+    mI = np.asarray(sigma_mI, dtype=float)
+    k = np.asarray(kappa, dtype=float)
+    vv = np.asarray(v, dtype=float)
+    if mm.ndim == 0:  # rank one, kappa without a rank axis
+        if mI.ndim != 0:
+            raise ValueError("sigma_mI must be a number when sigma_mm is a number (rank one)")
+        var = mm * k ** 2 + 2.0 * mI * vv * k + sigma_I2 * vv ** 2
+    else:
+        if mm.ndim != 2 or mm.shape[0] != mm.shape[1] or mI.shape != (mm.shape[0],):
+            raise ValueError(f"sigma_mm must be (R, R) and sigma_mI (R,), got {mm.shape} and {mI.shape}")
+        if k.ndim == 0 or k.shape[-1] != mm.shape[0]:
+            raise ValueError(f"kappa must have shape (..., {mm.shape[0]}), got {k.shape}")
+        var = (np.einsum("...r,rs,...s->...", k, mm, k) + 2.0 * vv * (k @ mI)
+               + sigma_I2 * vv ** 2)
+    # a positive semi-definite moment matrix gives var >= 0; clip rounding errors only
+    return np.sqrt(np.maximum(var, 0.0))
+
+
+def rank1_statistics(source: Any, *, moments: str = "raw") -> dict[str, float]:
+    """Overlaps of a rank-one network's loadings, named as in the project.
+
+    Args:
+        source: a rank-one :class:`~utils.models.lowrank.LowRankRNN` with one input, or a
+            (4, 4) matrix of second moments over ``(m, n, I, w)``.
+        moments: for a network, ``"raw"``: ``sigma_ab = (1/N) sum_i a_i b_i``, the overlaps
+            the dynamics use (``J = m n^T / N`` acts through exactly these sums), or
+            ``"centred"``: the unbiased sample covariances of :func:`fit_gaussian` (subtract
+            the means first; the two differ by ``mean_a mean_b``).
+
+    Returns:
+        ``{"sigma_mn", "sigma_nI", "sigma_mw", "sigma_Iw", "sigma_mI", "sigma_nw"}`` (second
+        moments) and ``{"sigma_m", "sigma_n", "sigma_I", "sigma_w"}`` (their square roots on the
+        diagonal).
     """
     from ..models.lowrank import LowRankRNN
-    from .lowrank_stats import fit_gaussian
+    from .lowrank_stats import connectivity_matrix, fit_gaussian
 
+    check_choice("moments", moments, ["raw", "centred"])
     if isinstance(source, LowRankRNN):
         if source.rank != 1 or source.n_input != 1:
             raise ValueError(f"source must be a rank-one network with one input, got rank="
                              f"{source.rank}, n_input={source.n_input}")
-        cov = fit_gaussian(source)[1].numpy()
+        if moments == "raw":
+            loadings = connectivity_matrix(source).double()
+            cov = (loadings.t() @ loadings / loadings.shape[0]).numpy()
+        else:
+            cov = fit_gaussian(source)[1].numpy()
     else:
         try:
             cov = np.asarray(source, dtype=float)
@@ -149,12 +225,7 @@ def rank1_statistics(source: Any) -> dict[str, float]:
             raise ValueError(f"source must be a LowRankRNN or a (4, 4) covariance matrix over "
                              f"(m, n, I, w), got shape {cov.shape}")
     names = ["m", "n", "I", "w"]
-    if not np.isfinite(cov).all():
-        raise ValueError("source's covariance matrix has NaN or infinite entries")
-    if (np.diag(cov) < 0).any():
-        raise ValueError(f"source's covariance matrix must have variances >= 0 on its diagonal, "
-                         f"got {np.diag(cov).tolist()}")
-    stats = {f"sigma_{names[i]}": float(np.sqrt(cov[i, i])) for i in range(4)}
+    stats = {f"sigma_{names[i]}": float(np.sqrt(max(cov[i, i], 0.0))) for i in range(4)}
     for a, b in [("m", "n"), ("n", "I"), ("m", "w"), ("I", "w"), ("m", "I"), ("n", "w")]:
         stats[f"sigma_{a}{b}"] = float(cov[names.index(a), names.index(b)])
     return stats
@@ -162,19 +233,28 @@ def rank1_statistics(source: Any) -> dict[str, float]:
 
 def _stat(stats: Mapping[str, float], key: str) -> float:
     if key not in stats:
-        raise ValueError(f"stats must contain {key!r} (see rank1_statistics / PAPER_RANK1); "
+        raise ValueError(f"stats must contain {key!r} (see rank1_statistics / PROJECT_RANK1); "
                          f"got keys {sorted(stats)}")
     return check_real(f"stats[{key!r}]", stats[key])
+
+
+def _rank1_delta(kappa: Any, v: Any, stats: Mapping[str, float]) -> np.ndarray:
+    return population_spread(kappa, v, _stat(stats, "sigma_m") ** 2, _stat(stats, "sigma_mI"),
+                             _stat(stats, "sigma_I") ** 2)
 
 
 def kappa_velocity(kappa: Any, v: Any, stats: Mapping[str, float], *,
                    gain: Callable[[Any], Any] | None = None, v_delta: Any = None) -> Any:
     """``d kappa / dt`` of the reduced circuit, in units of 1/tau:
-    ``-kappa + <Phi'>(Delta) (sigma_mn kappa + sigma_nI v)``. Broadcasts over arrays.
+    ``-kappa + <Phi'>(Delta) (sigma_mn kappa + sigma_nI v)``, with ``Delta`` from
+    :func:`population_spread` (``Delta^2 = sigma_m^2 kappa^2 + 2 sigma_mI kappa v + sigma_I^2 v^2``).
+    Broadcasts over arrays.
 
-    ``gain`` replaces :func:`mean_gain` (e.g. a student's version, or ``numpy.ones_like`` for
-    the linear circuit). ``v_delta``, if given, is the input used inside ``Delta`` instead of
-    ``v`` (the project's statement writes the raw input ``u`` there).
+    ``stats`` needs ``sigma_mn``, ``sigma_nI``, ``sigma_m``, ``sigma_I`` and ``sigma_mI``
+    (e.g. from :func:`rank1_statistics`, or :data:`PROJECT_RANK1`). ``gain`` replaces
+    :func:`mean_gain` (e.g. a student's version, or ``numpy.ones_like`` for the linear circuit).
+    ``v_delta``, if given, is the input used inside ``Delta`` instead of ``v`` (the project
+    writes the raw input ``u`` there).
     """
     if not isinstance(stats, Mapping):
         raise TypeError(f"stats must be a dict of covariances, got {type(stats).__name__}")
@@ -182,7 +262,7 @@ def kappa_velocity(kappa: Any, v: Any, stats: Mapping[str, float], *,
     kappa = np.asarray(kappa, dtype=float)
     v = np.asarray(v, dtype=float)
     v_d = v if v_delta is None else np.asarray(v_delta, dtype=float)
-    delta = np.sqrt((_stat(stats, "sigma_m") * kappa) ** 2 + (_stat(stats, "sigma_I") * v_d) ** 2)
+    delta = _rank1_delta(kappa, v_d, stats)
     g = np.asarray(gain(delta), dtype=float)
     out = -kappa + g * (_stat(stats, "sigma_mn") * kappa + _stat(stats, "sigma_nI") * v)
     return float(out) if out.ndim == 0 else out
@@ -229,7 +309,7 @@ def simulate_rank1(u: Any, stats: Mapping[str, float], *, tau: float = 100.0, dt
     kappa = np.full(B, kappa0)
     v = np.zeros(B)
     ks, vs, zs = (np.empty((T, B)) for _ in range(3))
-    s_m, s_I = _stat(stats, "sigma_m"), _stat(stats, "sigma_I")
+    _rank1_delta(0.0, 0.0, stats)  # every key Delta needs is there
     s_mw, s_Iw = _stat(stats, "sigma_mw"), stats.get("sigma_Iw", 0.0)
     for t in range(T):
         v_delta = v if delta_input == "v" else u[t]  # "u": the input presented at this step
@@ -237,7 +317,7 @@ def simulate_rank1(u: Any, stats: Mapping[str, float], *, tau: float = 100.0, dt
         v = v + a * (u[t] - v)
         ks[t], vs[t] = kappa, v
         v_delta = v if delta_input == "v" else u[t]
-        g = np.asarray(gain(np.sqrt((s_m * kappa) ** 2 + (s_I * v_delta) ** 2)), dtype=float)
+        g = np.asarray(gain(_rank1_delta(kappa, v_delta, stats)), dtype=float)
         zs[t] = g * (s_mw * kappa + s_Iw * v)
     return {"kappa": ks, "v": vs, "z": zs}
 
@@ -266,10 +346,7 @@ def fixed_points(velocity: Callable[[float], float], *, kappa_range: tuple[float
     merge = check_real("merge", merge, low=0.0, low_open=True)
 
     def energy(k: np.ndarray) -> float:
-        v = float(velocity(float(k[0])))
-        if not np.isfinite(v):  # a NaN would look like "no fixed point here" to the minimiser
-            raise ValueError(f"velocity returned {v} at kappa = {float(k[0]):.4g}")
-        return v ** 2
+        return float(velocity(float(k[0]))) ** 2
 
     found: list[float] = []
     for k0 in np.linspace(lo, hi, n_starts):

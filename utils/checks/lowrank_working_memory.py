@@ -14,41 +14,19 @@ import torch
 
 from ..analysis import effective_circuit as ec
 from ..analysis import lowrank_stats
+from ..tasks import lowrank_tasks
+from ..tasks.curricula import DelayCurriculum
 from ..models import lowrank
 from .core import expect, expect_close, expect_shape, self_check
 
 __all__ = [
-    "reference_lowrank_forward", "reference_project_latents", "reference_effective_circuit",
-    "check_lowrank_forward", "check_project_latents", "check_effective_circuit",
+    "reference_curriculum_batch", "check_curriculum_batch",
+    "reference_exact_overlap_draw", "check_exact_overlap_draw",
+    "reference_project_latents", "reference_effective_circuit",
+    "check_project_latents", "check_effective_circuit",
 ]
 
 _SIGMA_KEYS = ("n1m1", "n2m2", "n1I", "n2I", "m1w", "m2w")
-
-
-def _model_with(m: torch.Tensor, n: torch.Tensor, I: torch.Tensor, w: torch.Tensor,
-                alpha: float) -> lowrank.LowRankRNN:
-    m = torch.as_tensor(m, dtype=torch.float32)
-    m = m[:, None] if m.dim() == 1 else m
-    model = lowrank.LowRankRNN(m.shape[0], m.shape[1], 1, tau=1.0, dt=float(alpha))
-    with torch.no_grad():
-        model.m.copy_(m)
-        model.n.copy_(torch.as_tensor(n, dtype=torch.float32).reshape(m.shape))
-        model.I.copy_(torch.as_tensor(I, dtype=torch.float32).reshape(-1, 1))
-        model.w.copy_(torch.as_tensor(w, dtype=torch.float32).reshape(-1))
-    return model
-
-
-def reference_lowrank_forward(u: torch.Tensor, m: torch.Tensor, n: torch.Tensor, I: torch.Tensor,
-                              w: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lab signature of :class:`utils.models.lowrank.LowRankRNN`'s forward pass for given vectors.
-
-    ``u`` (T, B); ``m``, ``n`` (N, R); ``I``, ``w`` (N,). Returns ``z`` (T, B) and ``x``
-    (T, B, N), with ``x`` starting at 0 and ``x_t = x_{t-1} + alpha (-x_{t-1} + m n^T
-    tanh(x_{t-1}) / N + I u_t)``, ``z_t = w . tanh(x_t) / N``.
-    """
-    model = _model_with(m, n, I, w, alpha)
-    with torch.no_grad():
-        return model(torch.as_tensor(u, dtype=torch.float32)[..., None])
 
 
 def reference_project_latents(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -75,38 +53,85 @@ def reference_effective_circuit(u: torch.Tensor, sigmas: Mapping[str, float], al
     return traj.kappa, traj.z
 
 
-def _example_vectors(n_units: int, rank: int, seed: int):
-    g = torch.Generator().manual_seed(seed)
-    m = torch.randn(n_units, rank, generator=g)
-    n = 1.5 * torch.randn(n_units, rank, generator=g) + m  # overlaps, so the recurrence matters
-    I = torch.randn(n_units, generator=g)
-    w = 4.0 * torch.randn(n_units, generator=g)
-    u = torch.zeros(30, 3)
-    u[3:8] = torch.tensor([0.5, -0.25, 0.1])
-    u[15:20] = torch.tensor([-0.5, 0.4, 0.0])
-    return u, m, n, I, w
+def reference_curriculum_batch(batch_size: int, delay: int, generator: torch.Generator | None = None
+                               ) -> dict:
+    """Lab signature of one batch of :class:`utils.tasks.DelayCurriculum`: working-memory trials
+    with the first stimulus at steps 5-10 and the 11-step second stimulus ``delay`` steps later."""
+    return lowrank_tasks.working_memory_batch(batch_size, generator=generator,
+                                              **DelayCurriculum(1).timing(delay))
 
 
-@self_check("Exercise 11.1: the rank-R forward pass",
-            hint="Start from x = 0 (shape (B, N)). At each step t: kappa = tanh(x) @ n / N "
-                 "(shape (B, R)), then x = x + alpha * (-x + kappa @ m.T + u[t][:, None] * I); "
-                 "store x, and z = tanh(x) @ w / N. Return z (T, B) and x (T, B, N).")
-def check_lowrank_forward(fn):
-    for n_units, rank, seed in [(16, 1, 0), (32, 2, 1), (24, 3, 2)]:
-        u, m, n, I, w = _example_vectors(n_units, rank, seed)
-        got = fn(u, m, n, I, w, 0.2)
-        expect(isinstance(got, tuple) and len(got) == 2, "return a tuple (z, x)")
-        z, x = got
-        z_ref, x_ref = reference_lowrank_forward(u, m, n, I, w, 0.2)
-        expect_shape(x, tuple(x_ref.shape), f"x for N={n_units}, R={rank}")
-        expect_shape(z, tuple(z_ref.shape), f"z for N={n_units}, R={rank}")
-        expect_close(x, x_ref, f"x for N={n_units}, R={rank}", atol=1e-4)
-        expect_close(z, z_ref, f"z for N={n_units}, R={rank}", atol=1e-4)
+def reference_exact_overlap_draw(C: torch.Tensor, n_units: int,
+                                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n_units`` fresh Gaussian rows whose mean and second moments (1/n) sum_i rows equal
+    those of ``C``'s rows exactly (the whitened draw of :func:`utils.analysis.lowrank_stats.resample`)."""
+    C = torch.as_tensor(C, dtype=torch.float64)
+    mean = C.mean(0)
+    cov = (C - mean).t() @ (C - mean) / C.shape[0]
+    z = torch.randn(n_units, C.shape[1], generator=generator, dtype=torch.float64)
+    z = z - z.mean(0)
+    z = z @ torch.linalg.inv(torch.linalg.cholesky(z.t() @ z / n_units)).t()
+    return (mean + z @ torch.linalg.cholesky(cov).t()).float()
+
+
+@self_check("Exercise 11.1: a batch of the delay curriculum",
+            hint="Keep the first stimulus where the full task has it and move everything after it: "
+                 "the second stimulus keeps its length (11 steps) and starts `delay` steps after "
+                 "the first one ends, and the report follows it. Which working_memory_batch "
+                 "arguments say where the second stimulus is?")
+def check_curriculum_batch(fn):
+    for delay, batch_size in [(49, 64), (0, 16), (20, 8)]:
+        batch = fn(batch_size, delay, torch.Generator().manual_seed(delay))
+        expect(isinstance(batch, dict), f"return a dict (a batch), got {type(batch).__name__}")
+        for key in ("inputs", "targets", "f1", "f2"):
+            expect(key in batch, f"the batch needs the key {key!r} (it has {sorted(batch)})")
+        ref = reference_curriculum_batch(batch_size, delay, torch.Generator().manual_seed(delay))
+        u = torch.as_tensor(batch["inputs"], dtype=torch.float32)
+        expect_shape(u, tuple(ref["inputs"].shape), f"inputs for delay {delay}: the trial has "
+                     f"{ref['inputs'].shape[0]} steps (11 + delay + 11 + 5)")
+        f1 = torch.as_tensor(batch["f1"], dtype=torch.float32)
+        f2 = torch.as_tensor(batch["f2"], dtype=torch.float32)
+        on = (u[..., 0] != 0).float().mean(1)
+        ref_on = (ref["inputs"][..., 0] != 0).float().mean(1)
+        mid = (f1 != 22) & (f2 != 22)
+        expect(bool(mid.any()), "f1 and f2 must be drawn from the seven frequencies")
+        expect(torch.equal(on > 0.5, ref_on > 0.5),
+               f"with delay {delay} the stimuli must be on at steps 5-10 and "
+               f"{11 + delay}-{21 + delay}, and nowhere else")
+        expect_close(torch.as_tensor(batch["targets"], dtype=torch.float32), (f1 - f2) / 24.0,
+                     f"targets (f1 - f2) / 24 for delay {delay}")
+        again = fn(batch_size, delay, torch.Generator().manual_seed(delay))
+        expect(torch.equal(torch.as_tensor(again["inputs"], dtype=torch.float32), u),
+               "the same seeded generator must give the same batch")
+
+
+@self_check("Exercise 11.3: an exact-overlap draw",
+            hint="Draw standard normal rows, then make THEIR sample mean exactly 0 and their "
+                 "sample covariance exactly the identity (subtract the mean; undo the covariance "
+                 "with the inverse of its Cholesky factor) before you shape them like C.")
+def check_exact_overlap_draw(fn):
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(200, 6, generator=g, dtype=torch.float64)
+    C = (base @ torch.randn(6, 6, generator=g, dtype=torch.float64) + 0.3).float()
+    for n_units in (128, 512):
+        out = fn(C, n_units, torch.Generator().manual_seed(n_units))
+        expect_shape(out, (n_units, 6), f"exact_overlap_draw(C, {n_units}, generator)")
+        out = torch.as_tensor(out, dtype=torch.float64)
+        Cd = C.double()
+        expect_close(out.mean(0), Cd.mean(0), f"the mean of the {n_units} new rows", atol=1e-3, rtol=0)
+        expect_close(out.t() @ out / n_units, Cd.t() @ Cd / 200,
+                     f"the overlaps (1/n) sum_i a_i b_i of the {n_units} new rows (normalise by n, "
+                     "not n - 1)", atol=2e-3, rtol=1e-4)
+        reused = (torch.cdist(out[:50], Cd).min(1).values < 1e-6).float().mean().item()
+        expect(reused < 0.05, "the rows are copies of C's rows: draw NEW rows")
+    a = torch.as_tensor(fn(C, 300, torch.Generator().manual_seed(1)))
+    b = torch.as_tensor(fn(C, 300, torch.Generator().manual_seed(2)))
+    expect(not torch.allclose(a, b), "different generators must give different draws")
 
 
 @self_check("Exercise 11.2: latent variables by projection",
-            hint="kappa_r(t) = x(t) . m_r / (m_r . m_r): one matrix product x @ m (T, B, R), "
-                 "divided by the squared norm of each column of m, (m * m).sum(0).")
+            hint="kappa_r is the coordinate of x along m_r that a projection gives: the dot product "
+                 "with m_r, scaled so that x = m_r gives exactly 1. Work on all (T, B) at once.")
 def check_project_latents(fn):
     g = torch.Generator().manual_seed(5)
     m = torch.randn(40, 2, generator=g)
@@ -119,11 +144,11 @@ def check_project_latents(fn):
     expect_close(fn(kappa @ orth.t(), orth), kappa, "kappa recovered from orthogonal m", atol=1e-4)
 
 
-@self_check("Exercise 11.3: the two-dimensional effective circuit",
-            hint="Start from kappa = 0 and v = 0. Each step: Delta = sqrt(s_m1^2 k1^2 + "
-                 "s_m2^2 k2^2 + s_I^2 v^2), g = mean_gain(Delta) (utils.analysis.meanfield); k_r += alpha * (-k_r + g * "
-                 "(s_nrmr * k_r + s_nrI * v)) using the OLD v; then v += alpha * (u[t] - v); "
-                 "z = g' * (s_m1w k1 + s_m2w k2) with g' the gain of the NEW state.")
+@self_check("Exercise 11.4: the two-dimensional effective circuit",
+            hint="Follow the four steps of the exercise in their order: the latents move with the "
+                 "gain and the filtered input of the state BEFORE the step, the filtered input moves "
+                 "after them, and the readout uses the gain of the state AFTER the step. Missing "
+                 "standard deviations are 1.")
 def check_effective_circuit(fn):
     u = np.zeros((40, 4))
     u[5:11] = np.array([-0.5, 0.5, 0.1, 0.0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..validation import check_generator, check_int
 from .lowrank_tasks import working_memory_batch
@@ -25,6 +25,9 @@ class DelayCurriculum:
         full_delay: final delay (default 49).
         updates_per_step: calls between two increments (>= 1).
         generator: seeded ``torch.Generator`` for reproducible batches.
+        make_batch: optional ``make_batch(batch_size, delay, generator)`` returning the batch for
+            a delay (e.g. a student's version, Lab 11); default: ``working_memory_batch`` with
+            :meth:`timing`.
 
     Attributes:
         calls: number of batches produced so far; ``delay``: the delay of the next batch;
@@ -34,12 +37,16 @@ class DelayCurriculum:
     U1_ON, U1_OFF, U2_LENGTH = 5, 10, 11
 
     def __init__(self, batch_size: int = 32, *, start_delay: int = 0, full_delay: int = 49,
-                 updates_per_step: int = 10, generator: Any = None) -> None:
+                 updates_per_step: int = 10, generator: Any = None,
+                 make_batch: Callable[[int, int, Any], dict] | None = None) -> None:
         self.batch_size = check_int("batch_size", batch_size, min_value=1)
         self.full_delay = check_int("full_delay", full_delay, min_value=0)
         self.start_delay = check_int("start_delay", start_delay, min_value=0, max_value=self.full_delay)
         self.updates_per_step = check_int("updates_per_step", updates_per_step, min_value=1)
         self.generator = check_generator("generator", generator)
+        if make_batch is not None and not callable(make_batch):
+            raise TypeError("make_batch must be a function (batch_size, delay, generator) -> batch")
+        self.make_batch = make_batch
         self.calls = 0
 
     @property
@@ -58,7 +65,10 @@ class DelayCurriculum:
                 "u2_off": u2_on + self.U2_LENGTH - 1}
 
     def __call__(self) -> dict:
-        batch = working_memory_batch(self.batch_size, generator=self.generator, **self.timing())
+        if self.make_batch is None:
+            batch = working_memory_batch(self.batch_size, generator=self.generator, **self.timing())
+        else:
+            batch = self.make_batch(self.batch_size, self.delay, self.generator)
         self.calls += 1
         return batch
 
