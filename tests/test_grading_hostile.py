@@ -19,6 +19,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
@@ -81,9 +82,10 @@ def _index(out: Path) -> dict[str, str]:
         return {r[0]: r[1] for r in list(csv.reader(f))[1:]}
 
 
-SPEC_HUNTER = ("import glob, os, tempfile\n"
-               "found = [p for pat in ('../**/kernel.json', '../../**/kernel.json',\n"
-               "                       tempfile.gettempdir() + '/**/kernel.json', '/tmp/**/kernel.json')\n"
+# looks around its own folder and the grader's temporary folder (run A points that at a fresh
+# folder: without the sandbox, /tmp may hold other programs' kernel specs)
+SPEC_HUNTER = ("import glob\n"
+               "found = [p for pat in ('../**/kernel.json', '../../**/kernel.json')\n"
                "         for p in glob.glob(pat, recursive=True)]\n"
                "raise RuntimeError('SPECS %s' % sorted(set(found)))\n")
 NAMES = ["a b.ipynb", "a_b.ipynb", "學生.ipynb", unicodedata.normalize("NFC", "Zoë.ipynb"),
@@ -118,8 +120,13 @@ def run_a(tmp_path_factory):
     before = _digests(subs)
     lines: list[str] = []
     t0 = time.monotonic()
-    report = grading.grade_folder(LAB, subs, out, jobs=2, limits=LIMITS, root=root,
-                                  progress=lines.append)
+    (base / "tmp").mkdir()
+    saved, tempfile.tempdir = tempfile.tempdir, str(base / "tmp")
+    try:
+        report = grading.grade_folder(LAB, subs, out, jobs=2, limits=LIMITS, root=root,
+                                      progress=lines.append)
+    finally:
+        tempfile.tempdir = saved
     return dict(report=report, subs=subs, out=out, before=before, lines=lines,
                 seconds=time.monotonic() - t0)
 
