@@ -121,9 +121,9 @@ class _Session:
         # under bwrap a signal would reach bwrap, not the kernel: interrupt by message instead
         mode = "message" if self.sandbox.isolated else "signal"
         km = AsyncKernelManager(kernel_name="la-grader", kernel_spec_manager=spec_manager(argv, mode))
-        # unix sockets in the kernel's own folder (it has no network under the sandbox)
-        km.transport = "ipc"
-        km.ip = str(self.private / "k")
+        if self.sandbox.isolated:  # no network inside: unix sockets in the kernel's own folder
+            km.transport = "ipc"
+            km.ip = str(self.private / "k")
         km.connection_file = str(self.private / "connection.json")
         client = _client_class()(nbformat.v4.new_notebook(), km=km, allow_errors=True,
                                  interrupt_on_timeout=True,
