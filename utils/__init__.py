@@ -13,8 +13,8 @@ Laid out by concern; a name says what it holds:
 - :mod:`utils.checks`      -- the labs' self-checks, one module per chapter (named after its notebook)
 - :mod:`utils.plotting`, :mod:`utils.reporting` -- figures and result tables
 - :mod:`utils.seeding`, :mod:`utils.validation` -- seeds and threads; argument checks
-- authoring tools: :mod:`utils.labs` (generate the student labs) and :mod:`utils.grading`
-  (grade handed-in labs: ``python -m utils.grading``)
+- authoring tools: :mod:`utils.labs` (generate the student labs), :mod:`utils.grading`
+  (grade handed-in labs: ``python -m utils.grading``) and :mod:`utils.website` (build the site)
 
 This file imports nothing heavy, so ``import utils`` works before torch is installed.
 """
