@@ -168,9 +168,9 @@ def check_lowrank_forward(fn):
 
 
 @self_check("Exercise 10.3: resampling the connectivity from a Gaussian",
-            hint="mean = C.mean(0), cov = torch.cov(C.T); draw with "
-                 "torch.distributions.MultivariateNormal or mean + randn(n, D) @ L.T with "
-                 "L = torch.linalg.cholesky(cov). Do not reuse C's rows.")
+            hint="A Gaussian is fixed by a mean and a covariance, both estimated from C's rows. "
+                 "Standard normal numbers become such a Gaussian through any matrix L with "
+                 "L L^T = cov (which factorisation gives one?). New rows: never resample C's own.")
 def check_resample_connectivity(fn):
     g = torch.Generator().manual_seed(2)
     base = torch.randn(300, 4, generator=g, dtype=torch.float64)
