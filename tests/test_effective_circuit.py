@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.analysis.effective_circuit import (PAPER_WM_SIGMAS, CircuitTrajectory, EffectiveCircuit,
+from utils.analysis.effective_circuit import (PROJECT_WM_SIGMAS, CircuitTrajectory, EffectiveCircuit,
                                               condition_index, fit_time_constant, flow_field,
                                               simulate_circuit)
 from utils.models import LowRankRNN
@@ -23,7 +23,7 @@ def _random_vectors(n_units=20_000, rank=2, seed=0):
 def test_paper_circuit_values_and_diagonal():
     c = EffectiveCircuit.paper()
     s = c.sigmas()
-    for key, value in PAPER_WM_SIGMAS.items():
+    for key, value in PROJECT_WM_SIGMAS.items():
         assert s[key] == pytest.approx(value)
     assert s["n1m2"] == 0 and s["m1"] == 1 and s["I"] == 1 and c.rank == 2
     m, n, I, w = _random_vectors()

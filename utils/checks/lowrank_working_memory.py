@@ -153,7 +153,7 @@ def check_effective_circuit(fn):
     u = np.zeros((40, 4))
     u[5:11] = np.array([-0.5, 0.5, 0.1, 0.0])
     u[25:31] = np.array([0.5, -0.5, 0.1, 0.3])
-    cases = [dict(ec.PAPER_WM_SIGMAS),
+    cases = [dict(ec.PROJECT_WM_SIGMAS),
              {"n1m1": 1.3, "n2m2": 0.4, "n1I": 1.0, "n2I": -1.5, "m1w": 2.0, "m2w": 1.0,
               "m1": 1.5, "m2": 0.7, "I": 1.2}]
     for sigmas in cases:
