@@ -138,3 +138,24 @@ def test_answer_periods_argument():
         NeurogymTask("DualDelayMatchSample-v0", seed=0, answer_periods=["decision"]).batch(1)
     with pytest.raises(TypeError, match="answer_periods"):
         NeurogymTask("DualDelayMatchSample-v0", seed=0, answer_periods="test1")
+
+
+def test_answer_loss_and_class_weights():
+    from utils.models.light_gru import LightGRU
+    from utils.training.weighted_losses import answer_loss, class_weights
+
+    w = class_weights(torch.tensor([0, 0, 0, 1, 2, 2]), 4)
+    torch.testing.assert_close(w, torch.tensor([0.5, 1.5, 0.75, 0.0]))
+    with pytest.raises(ValueError, match="targets"):
+        class_weights(torch.tensor([0, 5]), 3)
+    batch = chain_trials(NeurogymTask("DualDelayMatchSample-v0", seed=0, dt=100).batch(4), 2)
+    torch.manual_seed(0)
+    model = LightGRU(7, 8, 3)
+    plain, metrics = answer_loss(model, batch, answers_per_trial=2)
+    torch.manual_seed(0)
+    model = LightGRU(7, 8, 3)
+    penalised, _ = answer_loss(model, batch, activity_l2=0.1, answers_per_trial=2)
+    _, states = model(batch.inputs)
+    expected = plain + 0.1 * states.norm(dim=-1).mean()
+    torch.testing.assert_close(penalised, expected, rtol=1e-4, atol=1e-5)
+    assert set(metrics) == {"accuracy", "task_loss", "mean_activity"} and 0 <= metrics["accuracy"] <= 1

@@ -148,9 +148,10 @@ class LightGRU(nn.Module):
             sign-flip-only mask, not Dale's law; see the module docstring).
         e_frac: fraction of excitatory units (with ``dale``).
         batch_norm: batch-normalise the feed-forward projections (the light-GRU's choice).
-        rho: spectral radius of the initial candidate matrix ``U_h``. Default 1.0 without Dale's
-            law (orthogonal ``U_h``), 1.5 with it (non-negative, E/I-balanced exponential
-            magnitudes; networks started at 1.0 learned more slowly in chapter 4).
+        rho: spectral radius of the initial candidate matrix ``U_h``: an orthogonal matrix times
+            ``rho`` without Dale's law; with it, non-negative E/I-balanced exponential magnitudes
+            scaled to this radius (the parameters themselves carry the scale, so Adam's steps are
+            the same size as for the unconstrained network).
 
     ``forward(u)`` takes inputs (time, batch, n_input) and returns ``(outputs, states)`` of shapes
     (time, batch, n_output) and (time, batch, n_units).
@@ -158,7 +159,7 @@ class LightGRU(nn.Module):
 
     def __init__(self, n_input: int, n_units: int, n_output: int, *, dt: float = 100.0,
                  tau: float | None = None, n_branches: int | None = None, dale: str | None = None,
-                 e_frac: float = 0.8, batch_norm: bool = True, rho: float | None = None) -> None:
+                 e_frac: float = 0.8, batch_norm: bool = True, rho: float = 1.0) -> None:
         super().__init__()
         self.n_input = check_int("n_input", n_input, min_value=1)
         self.n_units = check_int("n_units", n_units, min_value=2)
@@ -170,8 +171,7 @@ class LightGRU(nn.Module):
         self.tau = None
         self.dale = check_choice("dale", dale, DALE_MODES)
         batch_norm = check_bool("batch_norm", batch_norm)
-        rho = (1.0 if dale is None else 1.5) if rho is None else check_real("rho", rho, low=0.0,
-                                                                              low_open=True)
+        rho = check_real("rho", rho, low=0.0, low_open=True)
         n = self.n_units
         self.n_branches = None if n_branches is None else check_int("n_branches", n_branches,
                                                                      min_value=1)
