@@ -269,6 +269,11 @@ def test_blocks_are_independent_networks():
                                 n_units=8, n_updates=5, batch_size=4, distances=d, progress=False)
     assert len(runs) == 3 and all(r.weights.shape == (8, 8) for r in runs)
     assert runs[1].settings["l1"] == 1e-2
+    assert runs[0].unit_peaks.shape == (8,)
+    # a rate penalty per block: a strong one silences its own block only
+    quiet = fit_penalised_blocks(pool, pool, [dict(seed=0), dict(seed=0, rate=100.0)], n_units=8,
+                                 n_updates=30, batch_size=8, progress=False)
+    assert quiet[1].mean_rate < quiet[0].mean_rate
     with pytest.raises(ValueError):
         fit_penalised_blocks(pool, pool, [dict(l1=1.0)], n_units=8, n_updates=1)
     with pytest.raises(ValueError):

@@ -35,7 +35,8 @@ class BlockRun:
 
     Attributes mirror :class:`utils.constraints.penalties.PenaltyRun`: ``weights`` (the block's effective
     recurrent weights), ``accuracy``, ``mean_rate``, ``peak_rate``, ``seconds`` (the shared
-    training time of all blocks), ``settings``.
+    training time of all blocks), ``settings``; ``unit_peaks`` holds every unit's largest rate
+    over the held-out trials (valid steps).
     """
 
     weights: torch.Tensor
@@ -44,12 +45,14 @@ class BlockRun:
     peak_rate: float
     seconds: float
     settings: dict = field(default_factory=dict)
+    unit_peaks: torch.Tensor | None = None
 
 
 def _block_coefficients(blocks: list[dict], n: int) -> dict[str, torch.Tensor]:
     k = len(blocks)
     size = k * n
     out = {name: torch.zeros(size, size) for name in ("l1", "wiring", "comm_wiring")}
+    out["rate"] = torch.tensor([float(spec.get("rate", 0.0)) for spec in blocks])
     for b, spec in enumerate(blocks):
         sl = slice(b * n, (b + 1) * n)
         out["l1"][sl, sl] = spec.get("l1", 0.0)
@@ -64,7 +67,8 @@ def block_penalised_loss(model: nn.Module, batch, *, n_blocks: int, n_output: in
     """Sum over blocks of the task cross-entropy plus each block's penalties (a ``loss_fn``).
 
     ``coefficients`` holds per-entry matrices ``l1``, ``wiring`` and ``comm_wiring`` (zero
-    outside a block's diagonal square); the wiring terms need ``distances`` (the block-diagonal
+    outside a block's diagonal square) and ``rate``, one coefficient per block for the mean squared
+    rate of the block's units (valid steps); the wiring terms need ``distances`` (the block-diagonal
     distance matrix). The communicability of the whole block-diagonal ``|W|`` is block diagonal,
     each block's being its own, so one matrix exponential serves all blocks (held fixed within
     the update, as in :func:`utils.constraints.penalties.penalised_loss`).
@@ -87,6 +91,14 @@ def block_penalised_loss(model: nn.Module, batch, *, n_blocks: int, n_output: in
         loss = loss + (coefficients["l1"] * a).sum()
     if coefficients["wiring"].any():
         loss = loss + (coefficients["wiring"] * a * distances).sum()
+    if coefficients["rate"].any():
+        from .penalties import rate_penalty
+
+        n = w.shape[0] // n_blocks
+        for b in range(n_blocks):
+            beta = float(coefficients["rate"][b])
+            if beta > 0:
+                loss = loss + beta * rate_penalty(rates[..., b * n:(b + 1) * n], "mean", batch.valid)
     if coefficients["comm_wiring"].any():
         comm = communicability(w.detach())
         loss = loss + (coefficients["comm_wiring"] * a * distances * comm).sum()
@@ -104,7 +116,7 @@ def fit_penalised_blocks(pool, test_batch, blocks: list[dict], *, n_units: int =
     Args:
         pool, test_batch: training pool and held-out trials (as :func:`utils.constraints.penalties.fit_penalised`).
         blocks: one dict per network with keys ``seed`` (initial weights; required), and
-            optionally ``l1``, ``wiring``, ``communicability`` (bool: weight the wiring cost by
+            optionally ``l1``, ``rate``, ``wiring``, ``communicability`` (bool: weight the wiring cost by
             the communicability, Achterberg et al. 2023), ``label``.
         n_units: units per block. distances: (n_units, n_units) distances between the units
             of one block (required if any block has ``wiring``).
@@ -125,7 +137,7 @@ def fit_penalised_blocks(pool, test_batch, blocks: list[dict], *, n_units: int =
         raise TypeError("pool and test_batch must be TaskBatch objects")
     if not isinstance(blocks, (list, tuple)) or not blocks:
         raise ValueError("blocks must be a non-empty list of dicts (one per network)")
-    allowed = {"seed", "l1", "wiring", "communicability", "label"}
+    allowed = {"seed", "l1", "rate", "wiring", "communicability", "label"}
     for i, spec in enumerate(blocks):
         if not isinstance(spec, dict) or "seed" not in spec:
             raise ValueError(f"blocks[{i}] must be a dict with at least a 'seed'")
@@ -134,6 +146,7 @@ def fit_penalised_blocks(pool, test_batch, blocks: list[dict], *, n_units: int =
             raise ValueError(f"blocks[{i}] has unknown keys {unknown}; allowed: {sorted(allowed)}")
         check_int(f"blocks[{i}]['seed']", spec["seed"], min_value=0)
         check_real(f"blocks[{i}]['l1']", spec.get("l1", 0.0), low=0.0)
+        check_real(f"blocks[{i}]['rate']", spec.get("rate", 0.0), low=0.0)
         check_real(f"blocks[{i}]['wiring']", spec.get("wiring", 0.0), low=0.0)
         check_bool(f"blocks[{i}]['communicability']", spec.get("communicability", False))
     n = check_int("n_units", n_units, min_value=2)
@@ -189,5 +202,6 @@ def fit_penalised_blocks(pool, test_batch, blocks: list[dict], *, n_units: int =
         out_b = outputs[..., b * n_out:(b + 1) * n_out]
         r = rates[..., sl][test_batch.valid]
         runs.append(BlockRun(w[sl, sl].clone(), decision_accuracy(out_b, test_batch),
-                             float(r.mean()), float(r.max()), seconds, dict(spec)))
+                             float(r.mean()), float(r.max()), seconds, dict(spec),
+                             unit_peaks=r.amax(dim=0).clone()))
     return runs
