@@ -276,12 +276,14 @@ def test_lab_checks_pass_the_references_and_catch_mistakes():
 def test_latents_accepts_vectors():
     from utils.analysis.lowrank_stats import latents
     net = LowRankRNN(30, 2, 1, seed=3)
-    u = torch.randn(9, 4, 1)
+    u = torch.randn(9, 4, 1, generator=torch.Generator().manual_seed(0))
     _, x = net(u)
     by_model = latents(net, x)
-    assert torch.allclose(latents(net.m, x), by_model)
-    assert torch.allclose(latents(net.m[:, 0], x), by_model[..., :1])
-    assert torch.allclose(latents(net.m, x, method="exact", inputs=net.I), latents(net, x, method="exact"))
+    close = dict(rtol=1e-5, atol=1e-6)  # the same sums, possibly in another order
+    assert torch.allclose(latents(net.m, x), by_model, **close)
+    assert torch.allclose(latents(net.m[:, 0], x), by_model[..., :1], **close)
+    assert torch.allclose(latents(net.m, x, method="exact", inputs=net.I),
+                          latents(net, x, method="exact"), **close)
     with pytest.raises(ValueError, match="inputs"):
         latents(net.m, x, method="exact")
     with pytest.raises(TypeError, match="model"):
