@@ -5,6 +5,9 @@ chapter, named after its notebook:
 - :mod:`utils.checks.cost_function`          -- Lab 2 (``02_cost_function``)
 - :mod:`utils.checks.learning_rule`          -- Lab 3 (``03_learning_rule``)
 - :mod:`utils.checks.lowrank_decision`       -- Lab 10 (``10_lowrank_decision``)
+- :mod:`utils.checks.light_gru`              -- Lab 4 (``04_light_gru``)
+- :mod:`utils.checks.multisensory`           -- Lab 7 (``07_multisensory``)
+- :mod:`utils.checks.ei_sequences`           -- Lab 9 (``09_ei_sequences``)
 - :mod:`utils.checks.lowrank_working_memory` -- Lab 11 (``11_lowrank_working_memory``)
 """
 

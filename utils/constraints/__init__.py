@@ -5,4 +5,5 @@
 - :mod:`utils.constraints.clipping`  -- bounds on each learning step's size (ch. 2)
 - :mod:`utils.constraints.spatial`   -- units on a grid: distances, communicability, modularity (ch. 2)
 - :mod:`utils.constraints.penalty_blocks` -- several penalised networks trained at once as blocks (ch. 2)
+- :mod:`utils.constraints.penalty_blocks` -- several penalised networks trained at once (ch. 2)
 """

@@ -5,6 +5,8 @@
 - :mod:`utils.models.dendritic` -- two-layer dendritic input units (chapter 1)
 - :mod:`utils.models.tanh`      -- the leaky tanh network trained by RFLO (chapter 3)
 - :mod:`utils.models.lowrank`   -- low-rank tanh networks (chapters 10-11)
+- :mod:`utils.models.light_gru` -- light gated recurrent units: plain, dendritic, E/I (chapter 4)
+- :mod:`utils.models.ei_rate`   -- the E/I network of Song, Yang & Wang 2016 (chapter 7)
 """
 
 from .base import RecurrentModel, check_model_interface

@@ -4,6 +4,8 @@
   stopping rules), :class:`History`, :func:`every`, :func:`loss_below`
 - :mod:`utils.training.losses`  -- loss functions (classification, regression, low-rank readout)
 - :mod:`utils.training.recipes` -- ready-made configurations of the loop (e.g. :func:`train_lowrank`)
+- :mod:`utils.training.weighted_losses` -- losses for streams of trials with answers (Part II)
+- :mod:`utils.training.song2016` -- Song et al.'s update and stopping rule through the one loop (7)
 """
 
 from .loop import History, every, loss_below, train
