@@ -25,6 +25,9 @@ Also here, for the rank-2 working-memory chapter: the time constant of a decayin
 training curriculum on the delay (:class:`DelayCurriculum`). The
 network itself, its training, the Gaussian fit and the latent projection are in
 :mod:`utils.models.lowrank`. Everything here is NumPy; tensors are accepted wherever arrays are.
+
+(Longer than the course's ~400-line guide: the circuit, its change of basis, its simulation and
+its flow field share one set of validated overlaps and are read together in chapter 11.)
 """
 
 from __future__ import annotations
