@@ -127,3 +127,14 @@ def test_effective_weights_refuses_signs_and_masks_out_of_range():
             masks.effective_weights(w, torch.tensor(bad))
     with pytest.raises(ValueError, match="mask must"):
         masks.effective_weights(w, signs, -torch.ones(3, 3))
+
+
+def test_single_sign_fraction():
+    from utils.constraints.masks import single_sign_fraction
+    w = torch.tensor([[0.0, -1.0, 2.0], [1.0, -2.0, -3.0], [0.5, 0.0, 0.0]])
+    assert single_sign_fraction(w) == pytest.approx(2 / 3)   # the third column has both signs
+    assert single_sign_fraction(torch.zeros(3, 3)) == 1.0
+    with pytest.raises(ValueError, match="square"):
+        single_sign_fraction(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="finite"):
+        single_sign_fraction(torch.full((2, 2), float("nan")))

@@ -157,3 +157,16 @@ def plot_population_rates(rates, n_exc: int, dt: float, groups=None, ax=None,
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_initial_weights(e_frac: float = 0.8, sparsity: float = 0.2, n_units: int = 40,
+                         seed: int = 0):
+    """Draw the initial recurrent weights of an E/I :class:`utils.models.RateRNN` with the given
+    excitatory fraction and sparsity (chapter 1's interactive figure); returns the axes."""
+    from .models import RateRNN  # local: plotting is imported by code that models import
+
+    model = RateRNN(3, n_units, 3, dale=True, e_frac=e_frac, sparsity=sparsity, seed=seed)
+    ax = plot_weight_matrix(model.recurrent_weights(), n_exc=model.n_exc,
+                            title=f"E fraction {e_frac:.2f}, sparsity {sparsity:.2f}")
+    plt.show()
+    return ax

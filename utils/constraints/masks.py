@@ -22,7 +22,9 @@ __all__ = [
     "dale_mask",
     "sparsity_mask",
     "dendritic_block_mask",
-    "effective_weights", "cell_type_mask",
+    "effective_weights",
+    "cell_type_mask",
+    "single_sign_fraction",
 ]
 
 
@@ -176,3 +178,20 @@ def effective_weights(weight: torch.Tensor, signs: torch.Tensor,
             raise ValueError("mask must hold only 0 (absent) and 1 (present) entries")
         w = w * mask
     return w * signs[None, :]
+
+
+def single_sign_fraction(weights: torch.Tensor) -> float:
+    """Fraction of presynaptic units (columns of ``W[post, pre]``) whose non-zero outgoing weights
+    all share one sign: 1.0 for any network that obeys Dale's law (chapter 1).
+
+    A column of zeros counts as single-signed. Raises :class:`ValueError` for a non-square matrix
+    or non-finite weights.
+    """
+    check_tensor_shape("weights", weights, (None, None))
+    w = torch.as_tensor(weights).detach()
+    if w.shape[0] != w.shape[1]:
+        raise ValueError(f"weights must be a square (N, N) matrix, got shape {tuple(w.shape)}")
+    if not torch.isfinite(w).all():
+        raise ValueError("weights must be finite (no nan or inf)")
+    mixed = (w > 0).any(dim=0) & (w < 0).any(dim=0)
+    return float((~mixed).float().mean())
