@@ -18,11 +18,13 @@ have no recurrence and no time and are not recurrent models.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["RecurrentModel", "check_model_interface"]
+from ..validation import check_int, check_real
+
+__all__ = ["RecurrentModel", "check_model_interface", "set_interface_sizes"]
 
 
 @runtime_checkable
@@ -51,3 +53,19 @@ def check_model_interface(model: object) -> None:
     if missing:
         raise TypeError(f"model must follow the course's model interface "
                         f"(utils.models.RecurrentModel); {type(model).__name__} lacks {missing}")
+
+
+def set_interface_sizes(model: Any, n_input: int, n_units: int, n_output: int, *,
+                        tau: float | None, dt: float) -> None:
+    """Check the interface's constructor arguments and store them on ``model`` (every model calls
+    this first): sizes are integers (``n_units >= 2``), ``dt > 0`` and, for a model with a time
+    constant, ``dt <= tau`` (forward Euler is unstable beyond). ``tau=None`` means the model has
+    none (a discrete-time GRU)."""
+    model.n_input = check_int("n_input", n_input, min_value=1)
+    model.n_units = check_int("n_units", n_units, min_value=2)
+    model.n_output = check_int("n_output", n_output, min_value=1)
+    model.dt = check_real("dt", dt, low=0.0, low_open=True)
+    model.tau = None if tau is None else check_real("tau", tau, low=0.0, low_open=True)
+    if model.tau is not None and model.dt > model.tau:
+        raise ValueError(f"dt must satisfy 0 < dt <= tau (forward Euler is unstable beyond), "
+                         f"got dt={model.dt:g} > tau={model.tau:g}")

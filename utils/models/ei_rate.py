@@ -20,6 +20,7 @@ from torch import nn
 
 from ..constraints.masks import dale_signs, n_excitatory
 from ..validation import check_int, check_real, check_tensor_shape
+from .base import set_interface_sizes
 from .rate import leaky_rnn
 
 __all__ = ["balanced_structure", "gamma_balanced_weights", "EIRateRNN", "song_update", "masked_squared_error",
@@ -110,13 +111,7 @@ class EIRateRNN(nn.Module):
                  sigma_rec: float = 0.15, rho: float = 1.5, gamma_k: float = 2.0, x0: float = 0.1,
                  input_mask: torch.Tensor | None = None, seed: int = 0) -> None:
         super().__init__()
-        self.n_input = check_int("n_input", n_input, min_value=1)
-        self.n_units = check_int("n_units", n_units, min_value=2)
-        self.n_output = check_int("n_output", n_output, min_value=1)
-        self.tau = check_real("tau", tau, low=0.0, low_open=True)
-        self.dt = check_real("dt", dt, low=0.0, low_open=True)
-        if self.dt > self.tau:
-            raise ValueError(f"dt must satisfy 0 < dt <= tau, got dt={self.dt:g} > tau={self.tau:g}")
+        set_interface_sizes(self, n_input, n_units, n_output, tau=tau, dt=dt)
         self.e_frac = check_real("e_frac", e_frac, low=0.0, high=1.0, low_open=True, high_open=True)
         self.sigma_rec = check_real("sigma_rec", sigma_rec, low=0.0)
         seed = check_int("seed", seed, min_value=0)

@@ -44,6 +44,7 @@ from torch import nn
 
 from ..constraints.masks import dale_signs, dendritic_block_mask, n_excitatory
 from ..validation import check_bool, check_choice, check_int, check_real, check_tensor_shape
+from .base import set_interface_sizes
 
 __all__ = ["LightGRUFunction", "light_gru", "light_gru_step", "LightGRU"]
 
@@ -161,14 +162,10 @@ class LightGRU(nn.Module):
                  tau: float | None = None, n_branches: int | None = None, dale: str | None = None,
                  e_frac: float = 0.8, batch_norm: bool = True, rho: float = 1.0) -> None:
         super().__init__()
-        self.n_input = check_int("n_input", n_input, min_value=1)
-        self.n_units = check_int("n_units", n_units, min_value=2)
-        self.n_output = check_int("n_output", n_output, min_value=1)
-        self.dt = check_real("dt", dt, low=0.0, low_open=True)
         if tau is not None:
             raise ValueError("tau must be None: the light-GRU is a discrete-time network whose gate "
                              f"learns each unit's time scale, got tau={tau!r}")
-        self.tau = None
+        set_interface_sizes(self, n_input, n_units, n_output, tau=None, dt=dt)
         self.dale = check_choice("dale", dale, DALE_MODES)
         batch_norm = check_bool("batch_norm", batch_norm)
         rho = check_real("rho", rho, low=0.0, low_open=True)

@@ -35,6 +35,7 @@ from torch import nn
 
 from ..seeding import one_thread
 from ..validation import check_int, check_real, check_tensor_shape
+from .base import set_interface_sizes
 
 __all__ = ["LowRankFunction", "LowRankRNN"]
 
@@ -130,15 +131,9 @@ class LowRankRNN(nn.Module):
     def __init__(self, n_units: int = 128, rank: int = 1, n_input: int = 1, *, tau: float = 100.0,
                  dt: float = 20.0, w_std: float = 4.0, seed: int = 0) -> None:
         super().__init__()
-        self.n_units = check_int("n_units", n_units, min_value=2)
+        # one readout, z (the forward pass returns it as (T, B))
+        set_interface_sizes(self, n_input, n_units, 1, tau=tau, dt=dt)
         self.rank = check_int("rank", rank, min_value=1, max_value=self.n_units)
-        self.n_input = check_int("n_input", n_input, min_value=1)
-        self.n_output = 1  # one readout, z (the forward pass returns it as (T, B))
-        self.tau = check_real("tau", tau, low=0.0, low_open=True)
-        self.dt = check_real("dt", dt, low=0.0, low_open=True)
-        if self.dt > self.tau:
-            raise ValueError(f"dt must satisfy 0 < dt <= tau (forward Euler is unstable beyond), "
-                             f"got dt={self.dt:g} > tau={self.tau:g}")
         self.w_std = check_real("w_std", w_std, low=0.0, low_open=True)
         seed = check_int("seed", seed, min_value=0, max_value=2**63 - 1)
         g = torch.Generator().manual_seed(seed)

@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from ..constraints.masks import dale_signs, effective_weights, n_excitatory, sparsity_mask
+from .base import set_interface_sizes
 from .dendritic import DendriticInput
-from ..validation import check_bool, check_choice, check_int, check_real, check_tensor_shape
+from ..validation import check_bool, check_choice, check_real, check_tensor_shape
 
 __all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "RateRNN", "count_constraint_violations"]
 
@@ -162,14 +163,7 @@ class RateRNN(nn.Module):
                  n_branches: int | None = None, rho: float = 1.0, seed: int = 0,
                  readout: str = "linear", dropout: float = 0.0) -> None:
         super().__init__()
-        self.n_input = check_int("n_input", n_input, min_value=1)
-        self.n_units = check_int("n_units", n_units, min_value=2)
-        self.n_output = check_int("n_output", n_output, min_value=1)
-        self.tau = check_real("tau", tau, low=0.0, low_open=True)
-        self.dt = check_real("dt", dt, low=0.0, low_open=True)
-        if self.dt > self.tau:
-            raise ValueError(f"dt must satisfy 0 < dt <= tau (forward Euler is unstable beyond), "
-                             f"got dt={self.dt:g} > tau={self.tau:g}")
+        set_interface_sizes(self, n_input, n_units, n_output, tau=tau, dt=dt)
         self.sigma_rec = check_real("sigma_rec", sigma_rec, low=0.0)
         self.dale = check_bool("dale", dale)
         rho = check_real("rho", rho, low=0.0, low_open=True)

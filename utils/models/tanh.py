@@ -13,7 +13,8 @@ import math
 import torch
 from torch import nn
 
-from ..validation import check_real, check_int, check_tensor_shape
+from ..validation import check_int, check_real, check_tensor_shape
+from .base import set_interface_sizes
 
 __all__ = ["LeakyTanhRNN"]
 
@@ -38,11 +39,7 @@ class LeakyTanhRNN(nn.Module):
                  dt: float = 1.0, gain: float = 1.5, readout_scale: float = 1.0,
                  seed: int = 0) -> None:
         super().__init__()
-        self.n_input = check_int("n_input", n_input, min_value=1)
-        self.n_units = check_int("n_units", n_units, min_value=1)
-        self.n_output = check_int("n_output", n_output, min_value=1)
-        self.dt = check_real("dt", dt, low=0.0, low_open=True)
-        self.tau = check_real("tau", tau, low=self.dt)
+        set_interface_sizes(self, n_input, n_units, n_output, tau=tau, dt=dt)
         gain = check_real("gain", gain, low=0.0)
         readout_scale = check_real("readout_scale", readout_scale, low=0.0)
         seed = check_int("seed", seed, min_value=0)
