@@ -9,16 +9,8 @@ from utils.models import LowRankRNN
 from utils.tasks.lowrank_tasks import working_memory_batch, working_memory_grid
 
 
-def _shifted_net(n_units=300, rank=1, seed=0, shift=0.4):
-    net = LowRankRNN(n_units, rank, seed=seed)
-    with torch.no_grad():
-        net.m += shift  # trained loadings have non-zero means
-        net.n.copy_(0.6 * net.m + 0.5 * net.I + 0.3 * net.n)
-    return net
-
-
-def test_exact_overlap_draw():
-    net = _shifted_net(n_units=128, rank=2, seed=3)
+def test_exact_overlap_draw(shifted_net):
+    net = shifted_net(n_units=128, rank=2, seed=3)
     C = connectivity_matrix(net).double()
     raw = C.T @ C / 128
     for n_units in (128, 512):

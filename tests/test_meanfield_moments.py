@@ -2,26 +2,16 @@
 reference values labelled by their source."""
 import numpy as np
 import pytest
-import torch
 
 from utils.analysis.effective_circuit import (PROJECT_WM_SIGMAS, RELEASED_WM_SIGMAS,
                                               EffectiveCircuit, simulate_circuit)
 from utils.analysis.lowrank_stats import connectivity_matrix
 from utils.analysis.meanfield import (PROJECT_RANK1, RELEASED_RANK1, kappa_velocity,
                                       population_spread, rank1_statistics, simulate_rank1)
-from utils.models import LowRankRNN
 
 
-def _shifted_net(n_units=300, rank=1, seed=0, shift=0.4):
-    net = LowRankRNN(n_units, rank, seed=seed)
-    with torch.no_grad():
-        net.m += shift  # trained loadings have non-zero means
-        net.n.copy_(0.6 * net.m + 0.5 * net.I + 0.3 * net.n)
-    return net
-
-
-def test_population_spread_is_the_rms_of_the_state():
-    net = _shifted_net(rank=2)
+def test_population_spread_is_the_rms_of_the_state(shifted_net):
+    net = shifted_net(rank=2)
     C = connectivity_matrix(net).double().numpy()
     raw = C.T @ C / net.n_units
     kappa, v = np.array([0.7, -1.3]), 0.4
@@ -38,8 +28,8 @@ def test_population_spread_is_the_rms_of_the_state():
         population_spread(0.0, 0.0, 1.0, np.zeros(2), 1.0)
 
 
-def test_meanfield_and_effective_circuit_share_delta_and_the_cross_term():
-    net = _shifted_net()
+def test_meanfield_and_effective_circuit_share_delta_and_the_cross_term(shifted_net):
+    net = shifted_net()
     stats = rank1_statistics(net, moments="raw")
     circuit = EffectiveCircuit.from_model(net, moments="raw")
     kappa, v = np.linspace(-2, 2, 9), 0.3
@@ -55,8 +45,8 @@ def test_meanfield_and_effective_circuit_share_delta_and_the_cross_term():
     assert np.allclose(a["kappa"], b.kappa[..., 0]) and np.allclose(a["z"], b.z)
 
 
-def test_raw_moments_describe_a_network_with_non_zero_means():
-    net = _shifted_net(n_units=4000, seed=1)
+def test_raw_moments_describe_a_network_with_non_zero_means(shifted_net):
+    net = shifted_net(n_units=4000, seed=1)
     C = connectivity_matrix(net).double().numpy()
     raw = rank1_statistics(net, moments="raw")
     centred = rank1_statistics(net, moments="centred")
