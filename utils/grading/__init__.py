@@ -36,44 +36,14 @@ kernel), :mod:`.runner` (grading a notebook and a folder), :mod:`.reports` (outp
 
 from __future__ import annotations
 
+from . import results as _results
 from .cli import main
 from .declarations import Exercise, find_solution, read_declarations
 from .reports import feedback_names, gradebook_rows, write_outputs
-from .results import (
-                      ERROR,
-                      FAIL,
-                      MISSING,
-                      NOT_IMPLEMENTED,
-                      PASS,
-                      ExerciseResult,
-                      GradingReport,
-                      Limits,
-                      RemoteError,
-                      SubmissionResult,
-)
+from .results import *  # noqa: F401,F403  (statuses and result types, listed once in results.__all__)
 from .runner import grade_folder, grade_notebook
 from .sandbox import Sandbox, find_sandbox
 
-__all__ = [
-                      "ERROR",
-                      "FAIL",
-                      "MISSING",
-                      "NOT_IMPLEMENTED",
-                      "PASS",
-                      "Exercise",
-                      "ExerciseResult",
-                      "GradingReport",
-                      "Limits",
-                      "RemoteError",
-                      "Sandbox",
-                      "SubmissionResult",
-                      "feedback_names",
-                      "find_sandbox",
-                      "find_solution",
-                      "grade_folder",
-                      "grade_notebook",
-                      "gradebook_rows",
-                      "main",
-                      "read_declarations",
-                      "write_outputs",
-]
+__all__ = [*_results.__all__, "Exercise", "Sandbox", "feedback_names", "find_sandbox",
+           "find_solution", "grade_folder", "grade_notebook", "gradebook_rows", "main",
+           "read_declarations", "write_outputs"]
