@@ -9,4 +9,5 @@
 - :mod:`utils.analysis.pca`               -- principal components of network states (4)
 - :mod:`utils.analysis.psychometric`      -- psychometric fits, optimal cue combination (7)
 - :mod:`utils.analysis.peak_shifts`       -- peak times of sequences and their shifts (9)
+- :mod:`utils.analysis.context_decision`  -- context-dependent decisions by trial, ideal observer (5)
 """

@@ -7,6 +7,7 @@
 - :mod:`utils.tasks.lowrank_tasks`  -- the low-rank project's decision and working-memory tasks (10-11)
 - :mod:`utils.tasks.curricula`      -- tasks whose difficulty grows during training (11)
 - :mod:`utils.tasks.streams`        -- several trials back to back in one sequence (4)
+- :mod:`utils.tasks.go_signal`      -- a fixation cue observable until the answer is due (5)
 - :mod:`utils.tasks.multisensory`   -- the multisensory task of Raposo et al. 2012 (7)
 - :mod:`utils.tasks.sequences`      -- pulse-to-sequence tasks and continual-learning tasks (9)
 - :mod:`utils.tasks.cue_recall`     -- recall a cue after a delay: memory for RFLO (3)
