@@ -1,0 +1,293 @@
+"""Many E/I networks of Song, Yang & Wang (2016) trained as one: the stacked network of chapter 8.
+
+Chapter 8 compares variants of chapter 7's network (:class:`~utils.models.ei_rate.EIRateRNN`):
+other excitatory fractions, other splits of which units receive which input, more input channels,
+each with several seeds. Trained one after another, 21 networks would take ten minutes; here they
+are held in stacked tensors (a leading *network* axis ``K``) and run as one network, each time step
+one batched matrix product (:func:`torch.baddbmm`) for all of them. The networks stay
+independent: each has its own weights, masks, Dale signs, trials, loss, regulariser and gradient
+clipping, and Adam's element-wise steps are the same whether the parameters sit in one tensor or
+in many. The unit tests check that one stacked network gives the same outputs and gradients as
+the same :class:`EIRateRNN` trained with :func:`~utils.models.ei_rate.song_update`.
+
+The time loop has a hand-written backward pass (as :class:`~utils.models.rate.LeakyRNNFunction`)
+that also adds the gradient of Pascanu's vanishing-gradient regulariser: the products
+``g_t W`` the regulariser needs are the ones the backward pass computes anyway, and the loss and
+regulariser gradients of ``W`` come out of one batched product.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..validation import check_int, check_real
+from .ei_rate import EIRateRNN
+
+__all__ = ["StackedLeakyRNNFunction", "StackedEIRateRNN", "stacked_song_update"]
+
+
+class StackedLeakyRNNFunction(torch.autograd.Function):
+    """``x_t = (1-a) x_{t-1} + a W_k relu(x_{t-1}) + drive_t`` for K networks at once.
+
+    Inputs: ``drive`` (T, K, B, N) (already scaled by ``a``, noise included); ``weight``
+    (K, N, N), ``weight[k, post, pre]``; ``x0`` (K, B, N); ``alpha``; ``lambda_omega`` (weight of
+    Pascanu's regulariser, 0 for none); ``bound`` (steps with ``|dE/dx_t|^2 < bound`` are left
+    out of the regulariser); ``record``: a list, or None, to which the backward pass appends the
+    regulariser's value per network (a (K,) tensor). Output: rates (T, K, B, N).
+
+    The backward pass returns the gradient of the loss plus ``lambda_omega`` times the gradient of
+    ``Omega_k`` (see :func:`utils.models.ei_rate.vanishing_gradient_regulariser`, whose definition
+    it follows network by network) in the weight's gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, drive: torch.Tensor, weight: torch.Tensor, x0: torch.Tensor, alpha: float,
+                lambda_omega: float, bound: float, record: list | None) -> torch.Tensor:
+        T = drive.shape[0]
+        xs = torch.empty_like(drive)
+        rs = torch.empty_like(drive)
+        w_t = weight.transpose(1, 2) * alpha          # (K, pre, post)
+        x_prev = x0
+        r_prev = torch.relu(x0)
+        for t in range(T):
+            xt = xs[t]
+            torch.add(drive[t], x_prev, alpha=1.0 - alpha, out=xt)
+            xt.baddbmm_(r_prev, w_t)
+            torch.clamp(xt, min=0.0, out=rs[t])
+            x_prev, r_prev = xt, rs[t]
+        ctx.save_for_backward(weight, x0, xs, rs)
+        ctx.alpha, ctx.lambda_omega, ctx.bound, ctx.record = alpha, lambda_omega, bound, record
+        return rs
+
+    @staticmethod
+    def backward(ctx, grad_rs: torch.Tensor):
+        weight, x0, xs, rs = ctx.saved_tensors
+        alpha, lam = ctx.alpha, ctx.lambda_omega
+        T, K, B, N = xs.shape
+        active = (xs > 0).to(xs.dtype)
+        w_a = weight * alpha                          # g (K, B, post) @ w_a -> (K, B, pre)
+        gxs = torch.empty_like(xs)
+        gws = torch.empty_like(xs)                    # gws[t] = g_t @ (alpha W): kept for Omega
+        g_next = None
+        for t in range(T - 1, -1, -1):
+            if g_next is None:
+                gx = grad_rs[t] * active[t]
+            else:
+                torch.bmm(g_next, w_a, out=gws[t + 1])
+                gx = torch.addcmul(g_next * (1.0 - alpha), grad_rs[t] + gws[t + 1], active[t])
+            gxs[t] = gx
+            g_next = gx
+        torch.bmm(gxs[0], w_a, out=gws[0])
+        x0_active = (x0 > 0).to(x0.dtype)
+        r_prev = torch.cat([torch.relu(x0)[None], rs[:-1]], dim=0)
+        rhs = r_prev
+        if lam > 0 or ctx.record is not None:
+            act_prev = torch.cat([x0_active[None], active[:-1]], dim=0)
+            back = torch.addcmul(gxs * (1.0 - alpha), gws, act_prev)
+            den = gxs.pow(2).sum(-1)                                   # (T, K, B)
+            ok = den >= ctx.bound
+            norm = ok.to(xs.dtype).mean(2).sum(0).clamp_min(1e-12)    # (K,)
+            safe = torch.where(ok, den, torch.ones_like(den))
+            dev = torch.where(ok, back.pow(2).sum(-1) / safe - 1.0, torch.zeros_like(den))
+            omega = dev.pow(2).sum(dim=(0, 2)) / (B * norm)
+            if ctx.record is not None:
+                ctx.record.append(omega.detach())
+            if lam > 0:
+                coef = 4.0 * lam * dev / (safe * B * norm[None, :, None])
+                rhs = torch.addcmul(r_prev, back * coef[..., None], act_prev)
+        grad_weight = grad_x0 = None
+        if ctx.needs_input_grad[1]:
+            g_k = gxs.transpose(0, 1).reshape(K, T * B, N)
+            rhs_k = rhs.transpose(0, 1).reshape(K, T * B, N)
+            grad_weight = alpha * torch.bmm(g_k.transpose(1, 2), rhs_k)
+        if ctx.needs_input_grad[2]:
+            grad_x0 = gxs[0] * (1.0 - alpha) + gws[0] * x0_active
+        return gxs, grad_weight, grad_x0, None, None, None, None
+
+
+class StackedEIRateRNN(nn.Module):
+    """K independent :class:`EIRateRNN` networks held in stacked tensors and run as one.
+
+    Args:
+        networks: the networks to stack (their current weights are copied). They must share
+            ``n_units``, ``n_output``, ``tau``, ``dt`` and ``sigma_rec``; excitatory fractions,
+            input masks and numbers of input channels may differ. A network with fewer input
+            channels than the largest gets zero-masked columns: it ignores the extra channels.
+
+    Trained parameters (leading axis: the network): ``w_in`` (K, N, n_input), ``w_rec``
+    (K, N, N), ``w_out`` (K, n_output, N), ``x0`` (K, N). ``forward(u)`` takes ``u`` of shape
+    (time, K, batch, n_input) (each network its own trials) or (time, batch, n_input) (the same
+    trials for all) and returns ``(outputs, rates)`` of shapes (time, K, batch, n_output) and
+    (time, K, batch, N). :meth:`network` turns network ``k`` back into an :class:`EIRateRNN`.
+    """
+
+    def __init__(self, networks: Sequence[EIRateRNN]) -> None:
+        super().__init__()
+        networks = list(networks) if not isinstance(networks, EIRateRNN) else [networks]
+        if not networks:
+            raise ValueError("networks must contain at least one EIRateRNN")
+        for i, net in enumerate(networks):
+            if not isinstance(net, EIRateRNN):
+                raise TypeError(f"networks[{i}] must be an EIRateRNN, got {type(net).__name__}")
+        first = networks[0]
+        for name in ("n_units", "n_output", "tau", "dt", "sigma_rec"):
+            values = {getattr(net, name) for net in networks}
+            if len(values) > 1:
+                raise ValueError(f"the networks must share {name}, got {sorted(values)}")
+        self.n_networks = len(networks)
+        self.n_units, self.n_output = first.n_units, first.n_output
+        self.tau, self.dt, self.sigma_rec = first.tau, first.dt, first.sigma_rec
+        self.n_inputs = [net.n_input for net in networks]
+        self.n_input = max(self.n_inputs)
+        self.e_fracs = [net.e_frac for net in networks]
+        self.n_exc = [net.n_exc for net in networks]
+        n, n_in = self.n_units, self.n_input
+
+        def pad(t: torch.Tensor) -> torch.Tensor:
+            return torch.cat([t, t.new_zeros(n, n_in - t.shape[1])], dim=1)
+
+        with torch.no_grad():
+            self.register_buffer("signs", torch.stack([net.signs for net in networks]))
+            self.register_buffer("in_mask", torch.stack([pad(net.in_mask) for net in networks]))
+            self.register_buffer("rec_mask", first.rec_mask.clone())
+            self.register_buffer("out_mask", torch.stack([net.out_mask for net in networks]))
+            self.w_in = nn.Parameter(torch.stack([pad(net.w_in.detach()) for net in networks]))
+            self.w_rec = nn.Parameter(torch.stack([net.w_rec.detach() for net in networks]).clone())
+            self.w_out = nn.Parameter(torch.stack([net.w_out.detach() for net in networks]).clone())
+            self.x0 = nn.Parameter(torch.stack([net.x0.detach() for net in networks]).clone())
+        self._omega: list = []
+
+    @property
+    def alpha(self) -> float:
+        """Euler factor ``dt / tau``."""
+        return self.dt / self.tau
+
+    def input_weights(self) -> torch.Tensor:
+        """Effective input weights ``[w_in]_+ * C_in``, shape (K, N, n_input)."""
+        return torch.relu(self.w_in) * self.in_mask
+
+    def recurrent_weights(self) -> torch.Tensor:
+        """Effective recurrent weights ``W[k, post, pre]``, shape (K, N, N)."""
+        return torch.relu(self.w_rec) * self.rec_mask * self.signs[:, None, :]
+
+    def output_weights(self) -> torch.Tensor:
+        """Effective readouts (excitatory columns only), shape (K, n_output, N)."""
+        return torch.relu(self.w_out) * self.out_mask
+
+    def forward(self, u: torch.Tensor, *, lambda_omega: float = 0.0,
+                bound: float = 1e-20) -> tuple[torch.Tensor, torch.Tensor]:
+        """Outputs (T, K, B, n_output) and rates (T, K, B, N) for inputs ``u``.
+
+        ``u``: (T, K, B, n_input), or (T, B, n_input) shared by all networks. With
+        ``lambda_omega > 0`` a later ``backward()`` adds that multiple of the regulariser's
+        gradient to ``w_rec``'s (see :class:`StackedLeakyRNNFunction`); the regulariser's value
+        per network is then available from :meth:`last_omega`.
+        """
+        if not isinstance(u, torch.Tensor) or u.dim() not in (3, 4) or u.shape[-1] != self.n_input:
+            raise ValueError(f"u must be a tensor of shape (time, K, batch, {self.n_input}) or "
+                             f"(time, batch, {self.n_input}), got "
+                             f"{tuple(u.shape) if hasattr(u, 'shape') else type(u).__name__}")
+        if u.dim() == 4 and u.shape[1] != self.n_networks:
+            raise ValueError(f"u's second axis must be the {self.n_networks} networks, got {u.shape[1]}")
+        lambda_omega = check_real("lambda_omega", lambda_omega, low=0.0)
+        bound = check_real("bound", bound, low=0.0, low_open=True)
+        alpha = self.alpha
+        w_in = self.input_weights() * alpha
+        if u.dim() == 4:
+            drive = torch.einsum("tkbi,kni->tkbn", u, w_in)
+        else:
+            drive = torch.einsum("tbi,kni->tkbn", u, w_in)
+        drive = drive.contiguous()
+        if self.sigma_rec > 0:
+            noise = torch.randn(drive.shape, dtype=drive.dtype)
+            drive = torch.add(drive, noise, alpha=math.sqrt(2.0 * alpha) * self.sigma_rec)
+        batch = drive.shape[2]
+        x0 = self.x0[:, None, :].expand(self.n_networks, batch, self.n_units)
+        self._omega = []
+        rates = StackedLeakyRNNFunction.apply(drive, self.recurrent_weights(), x0, alpha,
+                                              lambda_omega, bound, self._omega)
+        outputs = torch.einsum("tkbn,kon->tkbo", rates, self.output_weights())
+        return outputs, rates
+
+    def last_omega(self) -> torch.Tensor:
+        """The regulariser's value per network (K,) from the last ``backward()``."""
+        if not self._omega:
+            raise ValueError("call backward() on a loss from the model's forward pass first")
+        return self._omega[-1]
+
+    def network(self, k: int) -> EIRateRNN:
+        """Network ``k`` as a stand-alone :class:`EIRateRNN` (a copy of its current weights)."""
+        k = check_int("k", k, min_value=0, max_value=self.n_networks - 1)
+        n_in = self.n_inputs[k]
+        net = EIRateRNN(n_in, self.n_units, self.n_output, tau=self.tau, dt=self.dt,
+                        e_frac=self.e_fracs[k], sigma_rec=self.sigma_rec,
+                        input_mask=self.in_mask[k, :, :n_in].clone())
+        with torch.no_grad():
+            net.w_in.copy_(self.w_in[k, :, :n_in])
+            net.w_rec.copy_(self.w_rec[k])
+            net.w_out.copy_(self.w_out[k])
+            net.x0.copy_(self.x0[k])
+        return net
+
+    @torch.no_grad()
+    def dale_violations(self) -> list[int]:
+        """:meth:`EIRateRNN.dale_violations` of every network (counted against the declared
+        types: units ``0 .. n_exc-1`` excitatory, the rest inhibitory)."""
+        w, w_in, w_out = self.recurrent_weights(), self.input_weights(), self.output_weights()
+        counts = []
+        for k in range(self.n_networks):
+            declared = torch.ones(self.n_units)
+            declared[self.n_exc[k]:] = -1.0
+            bad = int((w[k] * declared[None, :] < 0).sum() + (torch.diagonal(w[k]) != 0).sum())
+            bad += int((w_in[k] < 0).sum() + (w_out[k] < 0).sum())
+            bad += int((w_out[k][:, self.n_exc[k]:] != 0).sum())
+            counts.append(bad)
+        return counts
+
+
+def stacked_song_update(optimizer: torch.optim.Optimizer, *, lambda_omega: float = 2.0,
+                        clip_grad: float = 1.0):
+    """An ``update_fn`` for :func:`utils.training.train`: :func:`~utils.models.ei_rate.song_update`
+    for every network of a :class:`StackedEIRateRNN` at once.
+
+    The batch is a :class:`~utils.tasks.multisensory.MultisensoryBatch` of ``K * B`` trials:
+    trials ``k*B .. k*B+B-1`` go to network ``k``. Each network's loss is its masked squared
+    error (divided by its own mask's sum); the regulariser's gradient (weight ``lambda_omega``)
+    is added network by network, and each network's gradient is clipped to norm ``clip_grad`` on
+    its own. Records the mean loss and the mean ``omega`` over the networks.
+    """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    lambda_omega = check_real("lambda_omega", lambda_omega, low=0.0)
+    clip_grad = check_real("clip_grad", clip_grad, low=0.0, low_open=True)
+
+    def update(model: StackedEIRateRNN, batch, step: int) -> tuple[float, dict[str, float]]:
+        if not isinstance(model, StackedEIRateRNN):
+            raise TypeError(f"model must be a StackedEIRateRNN, got {type(model).__name__}")
+        K = model.n_networks
+        T, n_trials = batch.inputs.shape[:2]
+        if n_trials % K:
+            raise ValueError(f"the batch's {n_trials} trials do not split evenly over {K} networks")
+        split = (T, K, n_trials // K)
+        outputs, _ = model(batch.inputs.reshape(*split, -1), lambda_omega=lambda_omega)
+        targets = batch.targets.reshape(*split, -1)
+        mask = batch.mask.reshape(*split, -1)
+        per_net = (((outputs - targets) ** 2 * mask).sum(dim=(0, 2, 3))
+                   / mask.sum(dim=(0, 2, 3)).clamp_min(1.0))
+        optimizer.zero_grad(set_to_none=True)
+        per_net.sum().backward()
+        omega = model.last_omega()
+        with torch.no_grad():
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            norm = torch.stack([g.pow(2).reshape(K, -1).sum(1) for g in grads]).sum(0).sqrt()
+            scale = (clip_grad / (norm + 1e-6)).clamp(max=1.0)
+            for g in grads:
+                g.mul_(scale.reshape(K, *([1] * (g.dim() - 1))))
+        optimizer.step()
+        return float(per_net.mean().detach()), {"omega": float(omega.mean())}
+
+    return update
