@@ -287,7 +287,8 @@ def fit_penalised(pool, test_batch, *, n_units: int = 64, n_updates: int = 500,
                   final_lr: float | None = 1e-3, batch_size: int = 64, sigma_rec: float = 0.05,
                   rho: float = 1.0, clip_grad: float | None = None,
                   optimizer_fn: Callable | None = None, progress: bool = True,
-                  desc: str = "training", **penalty_kwargs: Any) -> PenaltyRun:
+                  desc: str = "training", on_nonfinite: str = "raise",
+                  **penalty_kwargs: Any) -> PenaltyRun:
     """Train one :class:`~utils.models.RateRNN` with :func:`penalised_loss` and measure it.
 
     Every call with the same ``seed`` starts from the same initial weights and sees the same
@@ -303,6 +304,9 @@ def fit_penalised(pool, test_batch, *, n_units: int = 64, n_updates: int = 500,
         optimizer_fn: optional ``optimizer_fn(model) -> torch.optim.Optimizer`` replacing Adam.
         seed: seeds the initial weights, the noise and the batch order.
         progress, desc: progress bar.
+        on_nonfinite: what training does if the loss or a weight becomes inf/NaN (see
+            :func:`utils.training.train`; ``"continue"`` keeps training a diverged network, as
+            chapter 2's unclipped run does on purpose).
         **penalty_kwargs: passed to :func:`penalised_loss` (``l1``, ``rate``, ``wiring``,
             ``distances``, ``communicability``, ``decision_weight``, ``l1_fn``, ...).
     """
@@ -333,7 +337,7 @@ def fit_penalised(pool, test_batch, *, n_units: int = 64, n_updates: int = 500,
     start = time.perf_counter()
     history = train(model, batch_sampler(pool, batch_size, seed=seed), n_updates, loss_fn=loss_fn,
                     lr=lr, final_lr=final_lr if optimizer is None else None, optimizer=optimizer,
-                    clip_grad=clip_grad, progress=progress, desc=desc)
+                    clip_grad=clip_grad, progress=progress, desc=desc, on_nonfinite=on_nonfinite)
     seconds = time.perf_counter() - start
     model.eval()
     with torch.no_grad():

@@ -11,10 +11,13 @@
 
 from .base import RecurrentModel, check_model_interface
 from .dendritic import DendriticInput
+from .ei_rate import EIRateRNN
+from .light_gru import LightGRU
 from .lowrank import LowRankFunction, LowRankRNN
 from .rate import LeakyRNNFunction, RateRNN, constrained_step, leaky_rnn
 from .tanh import LeakyTanhRNN
 
-__all__ = ["RecurrentModel", "check_model_interface", "DendriticInput", "LowRankFunction",
+__all__ = ["RecurrentModel", "check_model_interface", "DendriticInput", "EIRateRNN", "LightGRU",
+           "LowRankFunction",
            "LowRankRNN", "LeakyRNNFunction", "RateRNN", "constrained_step", "leaky_rnn",
            "LeakyTanhRNN"]

@@ -18,13 +18,14 @@ have no recurrence and no time and are not recurrent models.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import torch
 
 from ..validation import check_int, check_real
 
-__all__ = ["RecurrentModel", "check_model_interface", "set_interface_sizes"]
+__all__ = ["RecurrentModel", "check_model_interface", "set_interface_sizes", "check_loaded_buffers",
+           "fixed_buffer", "zeros_and_ones", "positive_finite", "finite"]
 
 
 @runtime_checkable
@@ -69,3 +70,59 @@ def set_interface_sizes(model: Any, n_input: int, n_units: int, n_output: int, *
     if model.tau is not None and model.dt > model.tau:
         raise ValueError(f"dt must satisfy 0 < dt <= tau (forward Euler is unstable beyond), "
                          f"got dt={model.dt:g} > tau={model.tau:g}")
+
+
+def fixed_buffer(expected: torch.Tensor, meaning: str) -> Callable[[torch.Tensor], str | None]:
+    """A rule for :func:`check_loaded_buffers`: the buffer must equal ``expected`` exactly (a
+    buffer the constructor derives from the model's settings, e.g. the sign vector)."""
+    expected = expected.detach().clone()
+
+    def rule(value: torch.Tensor) -> str | None:
+        if tuple(value.shape) != tuple(expected.shape) or not torch.equal(value.to(expected.dtype), expected):
+            return f"must be {meaning} (fixed by the model's settings)"
+        return None
+
+    return rule
+
+
+def zeros_and_ones(value: torch.Tensor) -> str | None:
+    """A rule for :func:`check_loaded_buffers`: a 0/1 mask."""
+    if not bool(((value == 0) | (value == 1)).all()):
+        return "must contain only zeros and ones (a connectivity mask)"
+    return None
+
+
+def positive_finite(value: torch.Tensor) -> str | None:
+    """A rule for :func:`check_loaded_buffers`: every entry finite and > 0."""
+    if not bool((torch.isfinite(value) & (value > 0)).all()):
+        return "must be finite and positive"
+    return None
+
+
+def finite(value: torch.Tensor) -> str | None:
+    """A rule for :func:`check_loaded_buffers`: no inf or NaN."""
+    if not bool(torch.isfinite(value).all()):
+        return "must not contain inf or NaN"
+    return None
+
+
+def check_loaded_buffers(state_dict: Mapping[str, Any], prefix: str,
+                         rules: Mapping[str, Callable[[torch.Tensor], str | None]]) -> None:
+    """Refuse a ``state_dict`` whose buffers the model's constructor would refuse.
+
+    Models call this from ``_load_from_state_dict`` (which ``load_state_dict`` calls for every
+    submodule with its ``prefix``), *before* anything is copied, so a refused state leaves the
+    model untouched. ``rules`` maps a buffer name to a function returning None (fine) or what is
+    wrong. Raises ValueError naming the key.
+    """
+    for name, rule in rules.items():
+        key = prefix + name
+        if key not in state_dict:
+            continue  # load_state_dict itself reports missing keys (strict=True)
+        value = state_dict[key]
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"state_dict[{key!r}] must be a tensor, got {type(value).__name__}")
+        problem = rule(value.detach())
+        if problem is not None:
+            raise ValueError(f"state_dict[{key!r}] {problem}; refusing to load it (the model is "
+                             f"unchanged)")

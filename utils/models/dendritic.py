@@ -16,6 +16,7 @@ from torch import nn
 
 from ..constraints.masks import dendritic_block_mask
 from ..validation import check_int
+from .base import check_loaded_buffers, fixed_buffer
 
 __all__ = ["DendriticInput"]
 
@@ -42,10 +43,24 @@ class DendriticInput(nn.Module):
         with torch.no_grad():
             self.soma_weight.mul_(self.block_mask)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the block mask is fixed by (n_units, n_branches): a loaded one must be that mask
+        check_loaded_buffers(state_dict, prefix, {"block_mask": fixed_buffer(
+            dendritic_block_mask(self.n_units, self.n_branches), "the block-diagonal dendritic mask")})
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def soma_matrix(self) -> torch.Tensor:
         """The masked branch-to-soma matrix (block diagonal)."""
         return self.soma_weight * self.block_mask
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """Somatic input of every unit, shape ``(..., n_units)``, from inputs ``u`` of shape
+        ``(..., n_input)``."""
+        if not isinstance(u, torch.Tensor):
+            raise TypeError(f"u must be a torch tensor of shape (..., {self.branches.in_features}), "
+                            f"got {type(u).__name__}")
+        if u.dim() == 0 or u.shape[-1] != self.branches.in_features:
+            raise ValueError(f"u must have shape (..., {self.branches.in_features}) (last axis = "
+                             f"n_input), got {tuple(u.shape)}")
         h_hat = torch.relu(self.branches(u))
         return h_hat @ self.soma_matrix().t()

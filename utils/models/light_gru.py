@@ -44,7 +44,7 @@ from torch import nn
 
 from ..constraints.masks import dale_signs, dendritic_block_mask, n_excitatory
 from ..validation import check_bool, check_choice, check_int, check_real, check_tensor_shape
-from .base import set_interface_sizes
+from .base import check_loaded_buffers, fixed_buffer, set_interface_sizes
 
 __all__ = ["LightGRUFunction", "light_gru", "light_gru_step", "LightGRU"]
 
@@ -197,6 +197,20 @@ class LightGRU(nn.Module):
             w *= rho / max(radius, 1e-8)
         self.weight = nn.Parameter(w)
         self.readout = nn.Linear(n, self.n_output)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # load_state_dict must not accept buffers the constructor would refuse
+        n = self.n_units
+        expected_signs = torch.ones(n)
+        expected_signs[self.n_exc:] = -1.0
+        rules = {"signs": fixed_buffer(expected_signs, f"+1 for the {self.n_exc} excitatory units "
+                                                       f"and -1 for the rest")}
+        if self.n_branches is not None:
+            block = dendritic_block_mask(n, self.n_branches)
+            rules["block_mask"] = fixed_buffer(torch.cat([block, block], dim=0),
+                                               "the block-diagonal dendritic mask")
+        check_loaded_buffers(state_dict, prefix, rules)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _effective(self, w: torch.Tensor) -> torch.Tensor:
         if self.dale is None:

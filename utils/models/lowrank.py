@@ -35,7 +35,7 @@ from torch import nn
 
 from ..seeding import one_thread
 from ..validation import check_int, check_real, check_tensor_shape
-from .base import set_interface_sizes
+from .base import check_loaded_buffers, finite, set_interface_sizes
 
 __all__ = ["LowRankFunction", "LowRankRNN"]
 
@@ -151,6 +151,10 @@ class LowRankRNN(nn.Module):
     def extra_repr(self) -> str:
         return (f"n_units={self.n_units}, rank={self.rank}, n_input={self.n_input}, "
                 f"tau={self.tau:g}, dt={self.dt:g}, w_std={self.w_std:g}")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        check_loaded_buffers(state_dict, prefix, {"I": finite, "w": finite})
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def recurrent_weights(self) -> torch.Tensor:
         """The full matrix ``J = m n^T / N`` (N, N), for inspection only; the dynamics never form it."""

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from ..constraints.masks import dale_signs, effective_weights, n_excitatory, sparsity_mask
-from .base import set_interface_sizes
+from .base import (check_loaded_buffers, fixed_buffer, positive_finite, set_interface_sizes,
+                   zeros_and_ones)
 from .dendritic import DendriticInput
 from ..validation import check_bool, check_choice, check_real, check_tensor_shape
 
@@ -119,6 +120,10 @@ def constrained_step(x: torch.Tensor, weight: torch.Tensor, signs: torch.Tensor,
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
         raise ValueError("x must be a tensor of shape (batch, units)")
     check_tensor_shape("drive", drive, tuple(x.shape))
+    n = x.shape[1]
+    check_tensor_shape("weight", weight, (n, n))
+    check_tensor_shape("signs", signs, (n,))
+    check_tensor_shape("mask", mask, (n, n))
     alpha = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True)
     w = effective_weights(weight, signs, mask)
     return (1.0 - alpha) * x + alpha * torch.relu(x) @ w.t() + drive
@@ -209,6 +214,22 @@ class RateRNN(nn.Module):
             if readout == "nonnegative":
                 with torch.no_grad():
                     self.readout.weight.abs_()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: D401
+        # load_state_dict must not accept buffers the constructor would refuse
+        n = self.n_units
+        expected_signs = torch.ones(n)
+        expected_signs[self.n_exc:] = -1.0
+        rules = {"mask": lambda v: (f"must have shape {(n, n)}" if tuple(v.shape) != (n, n)
+                                    else zeros_and_ones(v)),
+                 "signs": fixed_buffer(expected_signs, f"+1 for the {self.n_exc} excitatory units "
+                                                       f"and -1 for the rest"),
+                 "weight_scale": positive_finite}
+        if self.readout_mode == "identity":
+            rules["identity_readout"] = fixed_buffer(torch.eye(self.n_output, self.n_exc),
+                                                     "the partial identity")
+        check_loaded_buffers(state_dict, prefix, rules)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def alpha(self) -> float:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..validation import check_int, check_real, check_tensor_shape
-from .base import set_interface_sizes
+from .base import check_loaded_buffers, finite, set_interface_sizes
 
 __all__ = ["LeakyTanhRNN"]
 
@@ -55,6 +55,10 @@ class LeakyTanhRNN(nn.Module):
     def alpha(self) -> float:
         """``dt / tau``, the fraction of the way a unit moves towards its input each step."""
         return self.dt / self.tau
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        check_loaded_buffers(state_dict, prefix, {"feedback": finite})
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def recurrent_weights(self) -> torch.Tensor:
         """The recurrent weights ``W[post, pre]`` (unconstrained in this network)."""

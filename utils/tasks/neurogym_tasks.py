@@ -58,6 +58,34 @@ def make_env(name: str, **kwargs: Any):
     return env.unwrapped
 
 
+def _check_supported(name: str, env: Any, env_kwargs: dict) -> None:
+    """Refuse, with a clear message, the neurogym tasks a :class:`NeurogymTask` cannot batch.
+
+    A batch needs trials that are computed in advance (``new_trial`` fills ``ob`` and ``gt``),
+    observations that are a flat vector and a discrete set of actions. Some registered tasks are
+    step-by-step (``Bandit``, ``DawTwoStep``, ``EconomicDecisionMaking``, ``Null``) or have a
+    continuous action space (``ReachingDelayResponse``, ``SpatialSuppressMotion``).
+    """
+    space = env.action_space
+    if not hasattr(space, "n"):
+        raise ValueError(f"{name} has a continuous action space ({type(space).__name__}); "
+                         f"NeurogymTask supports tasks with discrete actions (a choice per time "
+                         f"step), e.g. 'PerceptualDecisionMaking-v0'")
+    shape = getattr(env.observation_space, "shape", None)
+    if shape is None or len(shape) != 1:
+        raise ValueError(f"{name} has observations of shape {shape}; NeurogymTask supports flat "
+                         f"observation vectors")
+    spare = make_env(name, **env_kwargs)  # a spare copy: the task's own trial sequence is untouched
+    spare.seed(0)
+    with _quiet():
+        spare.new_trial()
+    if getattr(spare, "ob", None) is None or getattr(spare, "gt", None) is None:
+        raise ValueError(f"{name} does not compute its trials in advance (no observation and "
+                         f"ground-truth arrays after new_trial), so it cannot be batched; "
+                         f"NeurogymTask supports trial-based tasks such as "
+                         f"'PerceptualDecisionMaking-v0' or 'DualDelayMatchSample-v0'")
+
+
 class NeurogymTask:
     """A seeded neurogym task that yields :class:`TaskBatch` objects.
 
@@ -100,6 +128,7 @@ class NeurogymTask:
         self.env_kwargs = env_kwargs
         self._trial_keys: set[str] | None = None
         self.env = make_env(name, **env_kwargs)
+        _check_supported(name, self.env, env_kwargs)
         self.env.seed(self.seed)
         self.n_input = int(self.env.observation_space.shape[0])
         self.n_output = int(self.env.action_space.n)

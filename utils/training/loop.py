@@ -15,6 +15,7 @@ Introduced in chapter 1; used by every chapter.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from typing import Any, Callable
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..validation import check_bool, check_int, check_real
+from ..validation import check_bool, check_choice, check_int, check_real
 
 __all__ = ["History", "train", "every", "loss_below"]
 
@@ -89,7 +90,7 @@ def train(model: Any, batch_fn: Callable[[], Any], n_updates: int, *,
           after_step: Callable[[Any, int], Any] | None = None,
           stop_when: Callable[["History"], bool] | None = None,
           history: History | None = None, progress: bool = True, desc: str = "training",
-          log_every: int = 10) -> History:
+          log_every: int = 10, on_nonfinite: str = "raise") -> History:
     """Train ``model`` for (at most) ``n_updates`` updates and return the :class:`History`.
 
     Args:
@@ -116,6 +117,11 @@ def train(model: Any, batch_fn: Callable[[], Any], n_updates: int, *,
         progress: show a tqdm progress bar.
         desc: label of the progress bar.
         log_every: how often (in updates) the progress bar's postfix is refreshed.
+        on_nonfinite: what to do when the loss or a parameter becomes inf/NaN: ``"raise"``
+            (default) stops with a :class:`FloatingPointError` naming the update and the likely
+            causes; ``"stop"`` ends training quietly (``history.diverged_at`` is the update);
+            ``"continue"`` trains on regardless (chapter 2 does this on purpose, to show
+            unclipped updates blowing up).
 
     Records, per update: ``loss`` (when there is one), ``grad_norm`` (default update), the
     metrics, and ``seconds``, the cumulative time spent in the updates themselves (batch
@@ -131,6 +137,7 @@ def train(model: Any, batch_fn: Callable[[], Any], n_updates: int, *,
     n_updates = check_int("n_updates", n_updates, min_value=1)
     log_every = check_int("log_every", log_every, min_value=1)
     check_bool("progress", progress)
+    on_nonfinite = check_choice("on_nonfinite", on_nonfinite, ["raise", "stop", "continue"])
     if history is not None and not isinstance(history, History):
         raise TypeError(f"history must be a History or None, got {type(history).__name__}")
     scheduler = None
@@ -159,6 +166,7 @@ def train(model: Any, batch_fn: Callable[[], Any], n_updates: int, *,
     elapsed = history.values["seconds"][-1] if history.values.get("seconds") else 0.0
     bar = tqdm(range(n_updates), desc=desc, disable=not progress, leave=True, mininterval=0.5)
     done = 0
+    history.diverged_at = None  # type: ignore[attr-defined]
     for step in bar:
         batch = batch_fn()
         metrics: dict[str, float] = {}
@@ -187,6 +195,18 @@ def train(model: Any, batch_fn: Callable[[], Any], n_updates: int, *,
             metrics.update(after_step(model, step) or {})
         history.append(**record, **metrics, seconds=elapsed)
         done = step + 1
+        if on_nonfinite != "continue":
+            problem = _nonfinite(record.get("loss"), model)
+            if problem is not None:
+                history.diverged_at = step  # type: ignore[attr-defined]
+                if on_nonfinite == "raise":
+                    bar.close()
+                    raise FloatingPointError(
+                        f"training diverged at update {step}: {problem}. Likely causes: a learning "
+                        f"rate too large for this model (lr), no bound on the update size (try "
+                        f"clip_grad=1.0), or inf/NaN in the batch's inputs or targets. Pass "
+                        f"on_nonfinite='stop' or 'continue' to keep the history instead.")
+                break
         if progress and (step % log_every == 0 or step == n_updates - 1):
             shown = [k for k in ["loss", *metrics] if history.values.get(k)]
             bar.set_postfix({k: f"{history.last(k, min(log_every, len(history[k]))):.3g}" for k in shown})
@@ -231,6 +251,18 @@ def loss_below(target: float, window: int = 10, key: str = "loss") -> Callable[[
         return len(values) >= window and history.last(key, window) < target
 
     return stop
+
+
+def _nonfinite(loss: float | None, model: Any) -> str | None:
+    """Describe the first non-finite value (the loss, then each parameter), or None."""
+    if loss is not None and not math.isfinite(loss):
+        return f"the loss is {loss}"
+    named = getattr(model, "named_parameters", None)
+    if callable(named):
+        for name, p in named():
+            if not bool(torch.isfinite(p).all()):
+                return f"parameter {name!r} holds inf or NaN"
+    return None
 
 
 def _grad_norm(model: nn.Module) -> float:

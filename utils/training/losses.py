@@ -31,6 +31,19 @@ def cross_entropy_loss(outputs: torch.Tensor, batch: TaskBatch,
     dominate the loss early in training.
     """
     decision_weight = check_real("decision_weight", decision_weight, low=0.0, low_open=True)
+    if not isinstance(batch, TaskBatch):
+        raise TypeError(f"batch must be a TaskBatch, got {type(batch).__name__}")
+    if not isinstance(outputs, torch.Tensor) or outputs.dim() != 3:
+        raise ValueError("outputs must be a tensor of shape (time, batch, actions), got "
+                         f"{tuple(getattr(outputs, 'shape', ())) or type(outputs).__name__}")
+    if tuple(outputs.shape[:2]) != tuple(batch.targets.shape):
+        raise ValueError(f"outputs must have shape (time, batch, actions) = "
+                         f"{tuple(batch.targets.shape)} + (actions,) to match the batch, got "
+                         f"{tuple(outputs.shape)}")
+    n_actions = int(batch.targets[batch.valid].max()) + 1 if bool(batch.valid.any()) else 0
+    if outputs.shape[2] < n_actions:
+        raise ValueError(f"outputs has {outputs.shape[2]} actions but the targets go up to "
+                         f"{n_actions - 1}: the model's n_output must be at least {n_actions}")
     valid = batch.valid
     per_step = nn.functional.cross_entropy(outputs[valid], batch.targets[valid], reduction="none")
     weights = 1.0 + (decision_weight - 1.0) * batch.decision[valid].to(per_step.dtype)
