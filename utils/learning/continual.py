@@ -14,11 +14,14 @@ log-likelihood of a Gaussian output with unit variance): the Fisher diagonal is 
 gradients first, so that gradients of opposite sign cancel and a converged network's batch
 gradient is near zero). :func:`fisher_diagonal` computes it with one backward pass per trial
 (64 trials of a 100-unit network: about 0.3 s); :func:`ewc_penalty` is the quadratic term and
-:func:`with_ewc` adds it to any ``loss_fn`` of :func:`utils.training.train`.
+:func:`with_ewc` adds it to any ``loss_fn`` of :func:`utils.training.train`. :func:`add_head`
+gives a trained network a new, separate readout for the next task (a "multi-head" network, the
+remedy that removes the conflict on a shared readout).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable, Mapping
 
 import torch
@@ -26,7 +29,7 @@ from torch import nn
 
 from ..validation import check_real
 
-__all__ = ["fisher_diagonal", "ewc_penalty", "snapshot", "with_ewc", "free_gradient_fraction"]
+__all__ = ["fisher_diagonal", "ewc_penalty", "snapshot", "with_ewc", "free_gradient_fraction", "add_head"]
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -140,3 +143,36 @@ def free_gradient_fraction(gradients: Mapping[str, torch.Tensor], fisher: Mappin
     if total == 0:
         raise ValueError("gradients are all zero")
     return free / total
+
+
+def add_head(model: nn.Module, n_new: int | None = None) -> nn.Module:
+    """A copy of a trained :class:`~utils.models.rate.RateRNN` with a separate readout for a new task.
+
+    The copy has ``n_output + n_new`` outputs (``n_new`` defaults to ``n_output``): outputs
+    ``0 .. n_output-1`` are the old readout (weights and bias copied), the new ones a fresh readout
+    initialised as a new network's would be (drawn from torch's global generator; non-negative for
+    a ``"nonnegative"`` readout). Everything else -- input, recurrent weights, masks, noise -- is
+    copied. Train the new task on the new outputs with ``sequence_loss(..., heads=n_output)``
+    (chapter 9) and the old readout is never touched by the new task's loss.
+    """
+    from ..models.rate import RateRNN
+
+    if not isinstance(model, RateRNN):
+        raise TypeError(f"model must be a RateRNN, got {type(model).__name__}")
+    if model.readout is None:
+        raise ValueError("model has a fixed identity readout; add_head needs a trained readout")
+    n_new = model.n_output if n_new is None else n_new
+    if not isinstance(n_new, int) or isinstance(n_new, bool) or n_new < 1:
+        raise ValueError(f"n_new must be an integer >= 1, got {n_new!r}")
+    new = copy.deepcopy(model)
+    fresh = nn.Linear(model.n_exc, n_new)
+    if model.readout_mode == "nonnegative":
+        with torch.no_grad():
+            fresh.weight.abs_()
+    readout = nn.Linear(model.n_exc, model.n_output + n_new)
+    with torch.no_grad():
+        readout.weight.copy_(torch.cat([model.readout.weight, fresh.weight]))
+        readout.bias.copy_(torch.cat([model.readout.bias, fresh.bias]))
+    new.readout = readout
+    new.n_output = model.n_output + n_new
+    return new
