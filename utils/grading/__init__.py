@@ -7,7 +7,11 @@ Command line (from the repository root)::
 writes ``grades/gradebook.csv`` (one row per submitted ``.ipynb``, one column per exercise with the
 points awarded, a total), ``grades/feedback/<submission>.md`` (which checks failed and why),
 ``grades/index.csv`` (which feedback file belongs to which submission) and, when there is something
-to say, ``grades/warnings.txt``.
+to say, ``grades/warnings.txt``; and a summary for the instructor beside them (:mod:`.summary`).
+
+A large class is graded in pieces (:mod:`.shards`): ``--shard K/N`` on each of N machines (a Slurm
+job array, a GitHub Actions matrix: recipes in ``utils/grading/recipes/``), then
+``python -m utils.grading merge SHARD_FOLDERS... --out grades`` writes exactly what one run writes.
 
 **Declarations** (:mod:`.declarations`). Points and hidden checks live in the solution notebook, in
 a code cell tagged ``solution-only`` right after each exercise (so ``labs/`` never contains them),
@@ -31,7 +35,8 @@ what their function returns and nothing else. The guarantees, as tested, are lis
 Modules: :mod:`.declarations` (grading cells), :mod:`.results` (limits and results), :mod:`.values`
 (what crosses between grader and kernel), :mod:`.sandbox` (bubblewrap), :mod:`.session` (one
 kernel), :mod:`.runner` (grading a notebook and a folder), :mod:`.reports` (output files),
-:mod:`.cli` (the command).
+:mod:`.summary` (the instructor's summary), :mod:`.shards` (shards and merging), :mod:`.cli`
+(the commands).
 """
 
 from __future__ import annotations
@@ -43,7 +48,10 @@ from .reports import feedback_names, gradebook_rows, write_outputs
 from .results import *  # noqa: F401,F403  (statuses and result types, listed once in results.__all__)
 from .runner import grade_folder, grade_notebook
 from .sandbox import Sandbox, find_sandbox
+from .shards import merge, parse_shard, read_shards, shard_indices
+from .summary import summary_figure, write_summary
 
 __all__ = [*_results.__all__, "Exercise", "Sandbox", "feedback_names", "find_sandbox",
-           "find_solution", "grade_folder", "grade_notebook", "gradebook_rows", "main",
-           "read_declarations", "write_outputs"]
+           "find_solution", "grade_folder", "grade_notebook", "gradebook_rows", "main", "merge",
+           "parse_shard", "read_declarations", "read_shards", "shard_indices", "summary_figure",
+           "write_outputs", "write_summary"]

@@ -116,7 +116,8 @@ def write_outputs(report: GradingReport, out: str | Path,
     """Write into ``out``: ``gradebook.csv``, ``feedback/<name>.md`` (names from
     :func:`feedback_names`, recorded in ``report.feedback``), ``index.csv`` (submission, feedback
     file), ``originals/<submission>`` for each entry of ``originals`` (the copy graded of a file
-    that changed during the run) and ``warnings.txt``. Any other file found in ``out`` was not
+    that changed during the run), the summary (``summary.md``, ``summary.csv``, ``times.csv``,
+    ``summary.png``: :mod:`.summary`) and ``warnings.txt``. Any other file found in ``out`` was not
     written by this run (an earlier run's, or planted): each is named in a warning. Returns ``out``.
     """
     out = Path(out)
@@ -141,6 +142,12 @@ def write_outputs(report: GradingReport, out: str | Path,
         path = out / "originals" / name
         _atomic_write(path, data)
         written.add(path)
+    from .summary import write_summary  # (summary uses this module's writers)
+
+    try:
+        written.update(write_summary(report, out))
+    except Exception as err:  # the gradebook matters more than its summary
+        report.warnings.append(f"the summary could not be written ({type(err).__name__}: {err})")
     stray = []
     for folder, dirs, files in os.walk(out):  # does not follow links
         for f in dirs + files:

@@ -22,6 +22,7 @@ from typing import Any
 import nbformat
 
 from ..labs import ROOT
+from . import shards
 from .declarations import Exercise, find_solution, fmt_points, read_declarations
 from .reports import write_outputs
 from .results import (
@@ -238,7 +239,7 @@ def _unchanged(path: Path, entry: _Entry) -> bool:
 
 def grade_folder(lab: str, submissions: str | Path, out: str | Path | None = None, *,
                  jobs: int = 2, limits: Limits | None = None, root: Path = ROOT,
-                 sandbox: str = "auto",
+                 sandbox: str = "auto", shard: str | tuple[int, int] | None = None,
                  progress: Callable[[str], None] | None = print) -> GradingReport:
     """Grade every ``*.ipynb`` directly inside ``submissions`` against lab ``lab``.
 
@@ -249,11 +250,18 @@ def grade_folder(lab: str, submissions: str | Path, out: str | Path | None = Non
     (required); without one, a warning says so. The gradebook, feedback files, ``index.csv`` and
     ``warnings.txt`` are written to ``out`` (default: ``<submissions>_grades`` next to the folder)
     after every kernel has been stopped. A submission file that changed during the run is
-    reported, and the copy that was graded is saved in ``out/originals/``.
+    reported, and the copy that was graded is saved in ``out/originals/``. A summary for the
+    instructor (:mod:`.summary`) is written beside the gradebook.
+
+    ``shard="K/N"`` grades only shard K (from 0) of N (see :mod:`.shards`) and writes a shard
+    folder to ``out`` (default: ``<submissions>_shard_K_of_N`` next to the folder) instead of the
+    gradebook; :func:`utils.grading.merge` combines the N shard folders into exactly the outputs
+    of one run. The returned report then holds only that shard's submissions.
 
     Raises:
-        TypeError / ValueError: unknown lab, missing folder, bad ``jobs``, ``limits`` or
-        ``sandbox``, or an output folder inside the submissions folder.
+        TypeError / ValueError: unknown lab, missing folder, bad ``jobs``, ``limits``, ``sandbox``
+        or ``shard``, an output folder inside the submissions folder, or (with ``shard``) an
+        output folder that holds anything but an earlier shard.
     """
     t0 = time.monotonic()
     solution = find_solution(lab, root)
@@ -267,9 +275,15 @@ def grade_folder(lab: str, submissions: str | Path, out: str | Path | None = Non
     folder = Path(submissions).resolve()
     if not folder.is_dir():
         raise ValueError(f"submissions must be an existing folder, got {str(submissions)!r}")
-    out_dir = (folder.parent / f"{folder.name}_grades") if out is None else Path(out).resolve()
+    part = None if shard is None else shards.parse_shard(shard)
+    default = f"{folder.name}_grades" if part is None else \
+        f"{folder.name}_shard_{part[0]}_of_{part[1]}"
+    out_dir = (folder.parent / default) if out is None else Path(out).resolve()
     if out_dir == folder or folder in out_dir.parents:
         raise ValueError(f"out must not be inside the submissions folder, got {str(out)!r}")
+    if part is not None:
+        shards.check_shard_folder(out_dir)
+        shards.course_digest()  # the course code as it is before any kernel starts
     exercises = read_declarations(solution)
     if not exercises:
         raise ValueError(f"{solution.name} declares no graded exercise (see CONTRIBUTING.md, "
@@ -281,14 +295,19 @@ def grade_folder(lab: str, submissions: str | Path, out: str | Path | None = Non
         progress("warning: " + warnings[0])
 
     # read everything first: nothing a student does later changes what is graded
-    entries = [_read_entry(folder / name, limits.submission_mb * 2**20)
-               for name in sorted(os.listdir(folder))
-               if name.endswith(".ipynb") and not name.startswith(".")]
+    listing = sorted(name for name in os.listdir(folder)
+                     if name.endswith(".ipynb") and not name.startswith("."))
+    positions = list(range(len(listing))) if part is None else \
+        shards.shard_indices(len(listing), *part)
+    entries = [_read_entry(folder / listing[i], limits.submission_mb * 2**20) for i in positions]
+    read_warnings = []
     for e in entries:
         if e.problem:
-            warnings.append(f"{e.name} {e.problem}; it scores 0")
+            read_warnings.append(f"{e.name} {e.problem}; it scores 0")
         elif (folder / e.name).is_symlink():
-            warnings.append(f"{e.name} is a symbolic link; the file it points to was graded")
+            read_warnings.append(f"{e.name} is a symbolic link; the file it points to was graded")
+        else:
+            read_warnings.append("")
     hidden = (folder, out_dir, solution.parent.resolve())
     tmp_root = Path(tempfile.mkdtemp(prefix="la_grade_"))
 
@@ -319,18 +338,34 @@ def grade_folder(lab: str, submissions: str | Path, out: str | Path | None = Non
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
 
-    originals: dict[str, bytes] = {}
-    for e in entries:
+    graded = []
+    for i, e, result, read_warning in zip(positions, entries, results, read_warnings):
+        changed, original = "", None
         if not _unchanged(folder / e.name, e):
             saved = e.data is not None
-            warnings.append(f"{e.name} was changed or removed during grading (only a submission "
-                            f"running without the sandbox could do that); it was graded from the "
-                            f"copy read before the run"
-                            + ("; that copy is in originals/" if saved else ""))
-            if saved:
-                originals[e.name] = e.data
-    report = GradingReport(solution.stem, exercises, results, warnings, time.monotonic() - t0,
-                           sandbox=box.kind)
+            changed = (f"{e.name} was changed or removed during grading (only a submission "
+                       f"running without the sandbox could do that); it was graded from the "
+                       f"copy read before the run" + ("; that copy is in originals/" if saved else ""))
+            original = e.data if saved else None
+        graded.append(shards.Graded(i, result, read_warning, changed, e.digest, original))
+    if part is not None:
+        shards.write_shard(out_dir, shard=part, lab=solution.stem, solution=solution,
+                           exercises=exercises, limits=limits, sandbox=box.kind,
+                           warnings=warnings, listing=listing, graded=graded,
+                           seconds=time.monotonic() - t0)
+        report, _ = shards.assemble(solution.stem, exercises, graded, warnings,
+                                    time.monotonic() - t0, box.kind)
+        report.out = out_dir
+        if progress:
+            for w in report.warnings:
+                progress("warning: " + w)
+            progress(f"wrote shard {part[0]}/{part[1]} ({len(results)} of {len(listing)} "
+                     f"submissions) to {out_dir} in {report.seconds:.1f} s; sandbox: {box.kind}. "
+                     f"When all {part[1]} shards are done: python -m utils.grading merge "
+                     f"<shard folders> --out <grades>")
+        return report
+    report, originals = shards.assemble(solution.stem, exercises, graded, warnings,
+                                        time.monotonic() - t0, box.kind)
     try:
         report.out = write_outputs(report, out_dir, originals)
     except OSError as err:  # e.g. a submission made the folder unwritable: keep the results anyway
