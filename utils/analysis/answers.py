@@ -24,15 +24,24 @@ def answer_runs(decision: torch.Tensor) -> list[list[tuple[int, int]]]:
     ``(start, stop)`` pairs (``stop`` exclusive), in time order."""
     if not isinstance(decision, torch.Tensor) or decision.dim() != 2 or decision.dtype != torch.bool:
         raise ValueError("decision must be a bool tensor of shape (time, batch)")
+    starts, stops, counts = _runs_flat(decision)
+    runs, i = [], 0
+    for n in counts.tolist():
+        runs.append(list(zip(starts[i: i + n].tolist(), stops[i: i + n].tolist())))
+        i += n
+    return runs
+
+
+def _runs_flat(decision: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All runs of True steps at once: ``(starts, stops, counts)``, the runs ordered by column
+    and then time (``counts[j]`` runs in column ``j``), without a Python loop over columns."""
     d = decision.to(torch.int8)
     padded = torch.cat([d.new_zeros(1, d.shape[1]), d, d.new_zeros(1, d.shape[1])], dim=0)
-    edges = padded[1:] - padded[:-1]
-    runs = []
-    for j in range(d.shape[1]):
-        starts = torch.nonzero(edges[:, j] == 1).flatten().tolist()
-        stops = torch.nonzero(edges[:, j] == -1).flatten().tolist()
-        runs.append(list(zip(starts, stops)))
-    return runs
+    edges = (padded[1:] - padded[:-1]).t()                        # (batch, time + 1)
+    col_start, starts = torch.nonzero(edges == 1, as_tuple=True)    # row-major: column, then time
+    _, stops = torch.nonzero(edges == -1, as_tuple=True)
+    counts = torch.bincount(col_start, minlength=d.shape[1])
+    return starts, stops, counts
 
 
 def answer_choices(outputs: torch.Tensor, batch: TaskBatch
@@ -45,11 +54,12 @@ def answer_choices(outputs: torch.Tensor, batch: TaskBatch
                          f"{tuple(batch.decision.shape)} + (actions,), got "
                          f"{tuple(outputs.shape) if hasattr(outputs, 'shape') else type(outputs).__name__}")
     cum = torch.cat([outputs.new_zeros(1, *outputs.shape[1:]), outputs.detach().cumsum(0)], dim=0)
-    chosen, correct = [], []
-    for j, runs in enumerate(answer_runs(batch.decision)):
-        chosen.append(np.array([int((cum[b, j] - cum[a, j]).argmax()) for a, b in runs], dtype=np.int64))
-        correct.append(np.array([int(batch.targets[a, j]) for a, _ in runs], dtype=np.int64))
-    return chosen, correct
+    starts, stops, counts = _runs_flat(batch.decision)
+    cols = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    picked = (cum[stops, cols] - cum[starts, cols]).argmax(-1).numpy().astype(np.int64)
+    truth = batch.targets[starts, cols].numpy().astype(np.int64)
+    bounds = np.cumsum(counts.numpy())[:-1]
+    return np.split(picked, bounds), np.split(truth, bounds)
 
 
 def answer_accuracy(outputs: torch.Tensor, batch: TaskBatch, answers_per_trial: int = 1

@@ -4,9 +4,9 @@ In neurogym 2.3.1, ``ContextDecisionMaking-v0`` switches its fixation input off 
 fixation period (300 ms): during the stimulus and the delay it is 0, exactly as in the decision
 period. Once the stimulus has ended, the delay and the decision steps then show the network
 identical inputs (only the context channel, which is on throughout), and the delay's duration is
-random, so nothing tells the network *when* to answer. Earlier neurogym versions, and the
-classic tasks of Mante et al. (2013) and Yang et al. (2019), keep the fixation cue on until the
-response period: its offset is the go signal.
+random, so nothing tells the network *when* to answer. In the classic form of the task (Mante et
+al. 2013; the task battery of Yang et al. 2019) the fixation cue stays on until the response
+period: its offset is the go signal.
 
 :func:`add_go_signal` restores that cue on a trial-aligned :class:`~utils.tasks.TaskBatch`: in
 each column (one trial) the chosen input channel is 1 on every step before the trial's first

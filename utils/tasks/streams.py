@@ -40,19 +40,21 @@ def chain_trials(batch: TaskBatch, trials_per_stream: int) -> TaskBatch:
             x = x[:, : n_streams * k].reshape(T, n_streams, k).permute(2, 0, 1)
             out.append(x.reshape(k * T, n_streams))
     else:
-        pieces = []
-        for s in range(n_streams):
-            cols = range(s * k, s * k + k)
-            pieces.append([tuple(x[: int(lengths[c]), c] for x in
-                                 (batch.inputs, batch.targets, batch.valid, batch.decision))
-                           for c in cols])
-        T = max(sum(p[0].shape[0] for p in stream) for stream in pieces)
+        # trials of unequal length: one gather. Every output step (stream s, position p) reads
+        # step `source_t` of trial column `source_c`; the trials' padding is left out.
+        used = lengths[: n_streams * k].to(torch.long)
+        source_c = torch.repeat_interleave(torch.arange(n_streams * k), used)
+        trial_start = torch.cumsum(used, 0) - used                       # flat start of each trial
+        flat = torch.arange(int(used.sum()))
+        source_t = flat - torch.repeat_interleave(trial_start, used)
+        stream_len = used.reshape(n_streams, k).sum(1)
+        stream_id = torch.repeat_interleave(torch.arange(n_streams), stream_len)
+        position = flat - torch.repeat_interleave(torch.cumsum(stream_len, 0) - stream_len, stream_len)
+        T = int(stream_len.max())
         out = [batch.inputs.new_zeros(T, n_streams, batch.inputs.shape[-1]),
                batch.targets.new_zeros(T, n_streams), batch.valid.new_zeros(T, n_streams),
                batch.decision.new_zeros(T, n_streams)]
-        for s, stream in enumerate(pieces):
-            for j, x in enumerate(out):
-                seq = torch.cat([p[j] for p in stream], dim=0)
-                x[: seq.shape[0], s] = seq
+        for x, src in zip(out, (batch.inputs, batch.targets, batch.valid, batch.decision)):
+            x[position, stream_id] = src[source_t, source_c]
     trials = [{"trials": batch.trials[s * k: s * k + k]} for s in range(n_streams)] if batch.trials else []
     return TaskBatch(out[0], out[1], out[2], out[3], trials)
