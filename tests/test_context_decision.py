@@ -86,3 +86,20 @@ def test_decision_outcomes_follow_trials_through_streams(trials):
         accuracy_by(np.array([True]), [0, 1])
     with pytest.raises(ValueError, match="context"):
         relevant_coherence([{"coh": 5}])
+
+
+def test_streams_of_unequal_trials_are_the_trials_concatenated(trials):
+    # chain_trials' one-gather path against a plain per-stream concatenation
+    streams = chain_trials(trials, 7)
+    lengths = trials.valid.sum(0).tolist()
+    for s in range(len(trials) // 7):
+        cols = range(7 * s, 7 * s + 7)
+        for got, src in [(streams.inputs, trials.inputs), (streams.targets, trials.targets),
+                         (streams.decision, trials.decision)]:
+            want = torch.cat([src[: lengths[c], c] for c in cols])
+            assert torch.equal(got[: len(want), s], want)
+            assert not bool(got[len(want):, s].bool().any())
+        assert int(streams.valid[:, s].sum()) == sum(lengths[c] for c in cols)
+    # every trial's single answer run is found, in order
+    choices, _ = decision_outcomes(torch.nn.functional.one_hot(streams.targets, 3).float(), streams)
+    assert len(choices) == 7 * (len(trials) // 7)
