@@ -65,47 +65,65 @@ class StackedLeakyRNNFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_rs: torch.Tensor):
+        # One pass backward through time. At step t it has g_{t+1} = dE/dx_{t+1} and computes
+        # g_{t+1} (alpha W) once: it gives both g_t and the regulariser's back-propagated vector
+        # back_{t+1} = (1-alpha) g_{t+1} + g_{t+1} (alpha W) diag(f'(x_t)), whose norms are taken
+        # while the step's tensors are still in cache.
         weight, x0, xs, rs = ctx.saved_tensors
+        grad_rs = grad_rs.contiguous()                # (the readout's einsum may permute it)
         alpha, lam = ctx.alpha, ctx.lambda_omega
         T, K, B, N = xs.shape
-        active = (xs > 0).to(xs.dtype)
+        reg = lam > 0 or ctx.record is not None
         w_a = weight * alpha                          # g (K, B, post) @ w_a -> (K, B, pre)
         gxs = torch.empty_like(xs)
-        gws = torch.empty_like(xs)                    # gws[t] = g_t @ (alpha W): kept for Omega
-        g_next = None
-        for t in range(T - 1, -1, -1):
-            if g_next is None:
-                gx = grad_rs[t] * active[t]
-            else:
-                torch.bmm(g_next, w_a, out=gws[t + 1])
-                gx = torch.addcmul(g_next * (1.0 - alpha), grad_rs[t] + gws[t + 1], active[t])
-            gxs[t] = gx
-            g_next = gx
-        torch.bmm(gxs[0], w_a, out=gws[0])
+        z = torch.empty_like(xs) if reg else None     # z[t] = back_t * f'(x_{t-1})
+        den = xs.new_empty(T, K, B)                   # |g_t|^2
+        num = xs.new_empty(T, K, B)                   # |back_t|^2
+        gw = xs.new_empty(K, B, N)
+        act = (xs[T - 1] > 0).to(xs.dtype)
+        torch.mul(grad_rs[T - 1], act, out=gxs[T - 1])
+        for t in range(T - 2, -1, -1):
+            g_next = gxs[t + 1]
+            act = (xs[t] > 0).to(xs.dtype)
+            torch.bmm(g_next, w_a, out=gw)
+            back = torch.addcmul(g_next * (1.0 - alpha), gw, act)
+            torch.addcmul(back, grad_rs[t], act, out=gxs[t])
+            if reg:
+                torch.sum(g_next * g_next, dim=-1, out=den[t + 1])
+                torch.sum(back * back, dim=-1, out=num[t + 1])
+                torch.mul(back, act, out=z[t + 1])
+        g0 = gxs[0]
         x0_active = (x0 > 0).to(x0.dtype)
-        r_prev = torch.cat([torch.relu(x0)[None], rs[:-1]], dim=0)
-        rhs = r_prev
-        if lam > 0 or ctx.record is not None:
-            act_prev = torch.cat([x0_active[None], active[:-1]], dim=0)
-            back = torch.addcmul(gxs * (1.0 - alpha), gws, act_prev)
-            den = gxs.pow(2).sum(-1)                                   # (T, K, B)
+        gw0 = torch.bmm(g0, w_a)
+        coef = None
+        if reg:
+            back0 = torch.addcmul(g0 * (1.0 - alpha), gw0, x0_active)
+            torch.sum(g0 * g0, dim=-1, out=den[0])
+            torch.sum(back0 * back0, dim=-1, out=num[0])
+            torch.mul(back0, x0_active, out=z[0])
             ok = den >= ctx.bound
             norm = ok.to(xs.dtype).mean(2).sum(0).clamp_min(1e-12)    # (K,)
             safe = torch.where(ok, den, torch.ones_like(den))
-            dev = torch.where(ok, back.pow(2).sum(-1) / safe - 1.0, torch.zeros_like(den))
+            dev = torch.where(ok, num / safe - 1.0, torch.zeros_like(den))
             omega = dev.pow(2).sum(dim=(0, 2)) / (B * norm)
             if ctx.record is not None:
                 ctx.record.append(omega.detach())
             if lam > 0:
                 coef = 4.0 * lam * dev / (safe * B * norm[None, :, None])
-                rhs = torch.addcmul(r_prev, back * coef[..., None], act_prev)
         grad_weight = grad_x0 = None
         if ctx.needs_input_grad[1]:
+            # dE/dW = alpha sum_t g_t^T r_{t-1}; the regulariser adds alpha sum_t g_t^T (coef_t z_t)
+            if coef is not None:
+                rhs = z.mul_(coef[..., None])
+                rhs[1:] += rs[:-1]
+                rhs[0] += torch.relu(x0)
+            else:
+                rhs = torch.cat([torch.relu(x0)[None], rs[:-1]], dim=0)
             g_k = gxs.transpose(0, 1).reshape(K, T * B, N)
             rhs_k = rhs.transpose(0, 1).reshape(K, T * B, N)
             grad_weight = alpha * torch.bmm(g_k.transpose(1, 2), rhs_k)
         if ctx.needs_input_grad[2]:
-            grad_x0 = gxs[0] * (1.0 - alpha) + gws[0] * x0_active
+            grad_x0 = g0 * (1.0 - alpha) + gw0 * x0_active
         return gxs, grad_weight, grad_x0, None, None, None, None
 
 
@@ -258,7 +276,9 @@ def stacked_song_update(optimizer: torch.optim.Optimizer, *, lambda_omega: float
     trials ``k*B .. k*B+B-1`` go to network ``k``. Each network's loss is its masked squared
     error (divided by its own mask's sum); the regulariser's gradient (weight ``lambda_omega``)
     is added network by network, and each network's gradient is clipped to norm ``clip_grad`` on
-    its own. Records the mean loss and the mean ``omega`` over the networks.
+    its own. Channels beyond the model's ``n_input`` (the modality cues of
+    :func:`~utils.tasks.multisensory_variations.cued_trials`, for a stack of five-input networks)
+    are left out. Records the mean loss and the mean ``omega`` over the networks.
     """
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
@@ -273,7 +293,11 @@ def stacked_song_update(optimizer: torch.optim.Optimizer, *, lambda_omega: float
         if n_trials % K:
             raise ValueError(f"the batch's {n_trials} trials do not split evenly over {K} networks")
         split = (T, K, n_trials // K)
-        outputs, _ = model(batch.inputs.reshape(*split, -1), lambda_omega=lambda_omega)
+        if batch.inputs.shape[-1] < model.n_input:
+            raise ValueError(f"the batch has {batch.inputs.shape[-1]} input channels, the model "
+                             f"{model.n_input}")
+        inputs = batch.inputs[..., :model.n_input]       # a five-input stack ignores the cues
+        outputs, _ = model(inputs.reshape(*split, -1), lambda_omega=lambda_omega)
         targets = batch.targets.reshape(*split, -1)
         mask = batch.mask.reshape(*split, -1)
         per_net = (((outputs - targets) ** 2 * mask).sum(dim=(0, 2, 3))
