@@ -201,8 +201,9 @@ def test_lab_checks_accept_references_and_reject_common_mistakes(capsys):
     from utils.checks import ERROR, FAIL, NOT_IMPLEMENTED, PASS
     from utils.checks import cost_function as C
 
-    for name in ["l1_penalty", "rate_penalty", "wiring_cost", "clipped_sgd_step"]:
+    for name in ["l1_penalty", "rate_penalty", "wiring_cost"]:
         assert getattr(C, f"check_{name}")(getattr(C, f"reference_{name}")).status == PASS
+    assert C.check_clipped_sgd_step(clipping.clipped_sgd_step).status == PASS
     assert C.check_l1_penalty(lambda w: w.abs().mean(), quiet=True).status == FAIL
     assert C.check_l1_penalty(lambda w: float(w.abs().sum()), quiet=True).status == FAIL
     assert C.check_l1_penalty(lambda w: w.abs().sum().detach(), quiet=True).status == FAIL
@@ -244,7 +245,7 @@ def test_lab2_new_checks_pass_references_and_fail_mistakes():
 
     assert lab2.check_communicability_wiring_cost(lab2.reference_communicability_wiring_cost,
                                                   quiet=True).status == PASS
-    assert lab2.check_l1_proximal_step(lab2.reference_l1_proximal_step, quiet=True).status == PASS
+    assert lab2.check_l1_proximal_step(P.l1_proximal_step, quiet=True).status == PASS
 
     def subgradient_step(w, g, lr, beta):
         return w - lr * g - lr * beta * torch.sign(w)

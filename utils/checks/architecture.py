@@ -1,8 +1,11 @@
 """Self-checks for Lab 1 (architecture): sign matrix, Dale mask, sparsity mask, constrained step,
 dendritic block mask. Each ``check_*`` takes the student's function and prints one line.
 
-The ``reference_*`` functions have exactly the lab's signatures and are what the lab falls back
-on (through :func:`utils.checks.use_or_reference`) until an exercise is done.
+Each check compares with the library function of the same name (``utils.constraints.masks``,
+:func:`utils.models.constrained_step`, :func:`utils.models.rate.count_constraint_violations`),
+which is also what the lab falls back on (through :func:`utils.checks.use_or_reference`) until an
+exercise is done; only :func:`reference_sparsity_mask` remains, because the lab's signature differs
+from the library's.
 """
 
 from __future__ import annotations
@@ -15,22 +18,10 @@ from ..models.rate import count_constraint_violations
 from .core import expect, expect_close, expect_shape, self_check
 
 __all__ = [
-    "reference_sign_matrix", "reference_dale_mask", "reference_sparsity_mask",
-    "reference_constrained_step", "reference_dendritic_block_mask",
-    "check_sign_matrix", "check_dale_mask", "check_sparsity_mask", "check_constrained_step",
-    "check_dendritic_block_mask", "reference_cell_type_mask", "reference_count_violations",
+    "reference_sparsity_mask", "check_sign_matrix", "check_dale_mask", "check_sparsity_mask", "check_constrained_step",
+    "check_dendritic_block_mask",
     "check_cell_type_mask", "check_count_violations", "sparsity_mask_cases", "advanced_generator",
 ]
-
-
-def reference_sign_matrix(n_units: int, e_frac: float) -> torch.Tensor:
-    """Lab signature of :func:`utils.constraints.masks.sign_matrix`."""
-    return masks.sign_matrix(n_units, e_frac)
-
-
-def reference_dale_mask(n_units: int, e_frac: float) -> torch.Tensor:
-    """Lab signature of :func:`utils.constraints.masks.dale_mask`."""
-    return masks.dale_mask(n_units, e_frac)
 
 
 def reference_sparsity_mask(n_units: int, sparsity: float, generator: torch.Generator) -> torch.Tensor:
@@ -39,32 +30,12 @@ def reference_sparsity_mask(n_units: int, sparsity: float, generator: torch.Gene
     return masks.sparsity_mask(n_units, n_units, sparsity, generator=generator)
 
 
-def reference_cell_type_mask(types, probabilities, generator: torch.Generator) -> torch.Tensor:
-    """Lab signature of :func:`utils.constraints.masks.cell_type_mask`."""
-    return masks.cell_type_mask(types, probabilities, generator)
-
-
-def reference_count_violations(weight, effective, signs, mask) -> int:
-    """Lab signature of :func:`utils.models.rate.count_constraint_violations` (Dale networks)."""
-    return count_constraint_violations(weight, effective, signs, mask)
-
-
-def reference_constrained_step(x, weight, signs, mask, drive, alpha):
-    """Lab signature of :func:`utils.models.constrained_step`."""
-    return models.constrained_step(x, weight, signs, mask, drive, alpha)
-
-
-def reference_dendritic_block_mask(n_units: int, n_branches: int) -> torch.Tensor:
-    """Lab signature of :func:`utils.constraints.masks.dendritic_block_mask`."""
-    return masks.dendritic_block_mask(n_units, n_branches)
-
-
 @self_check("Exercise 1.1: the sign matrix D",
             hint="D is diagonal, with one entry per unit: which units are excitatory, and how "
                  "many are there? Build the vector of signs first.")
 def check_sign_matrix(fn):
     for n, frac in [(5, 0.8), (10, 0.8), (7, 0.5), (100, 0.8)]:
-        expect_close(fn(n, frac), reference_sign_matrix(n, frac), f"sign_matrix({n}, {frac})")
+        expect_close(fn(n, frac), masks.sign_matrix(n, frac), f"sign_matrix({n}, {frac})")
 
 
 @self_check("Exercise 1.2: the Dale mask (1 - I) D",
@@ -76,7 +47,7 @@ def check_dale_mask(fn):
         expect_shape(got, (n, n), f"dale_mask({n}, {frac})")
         expect(torch.all(torch.diagonal(torch.as_tensor(got)) == 0),
                f"dale_mask({n}, {frac}) must have zeros on its diagonal (no self-connections)")
-        expect_close(got, reference_dale_mask(n, frac), f"dale_mask({n}, {frac})")
+        expect_close(got, masks.dale_mask(n, frac), f"dale_mask({n}, {frac})")
 
 
 def advanced_generator(seed: int, advance: int) -> torch.Generator:
@@ -142,10 +113,10 @@ def check_constrained_step(fn):
     x = torch.randn(b, n, generator=gen)
     drive = torch.randn(b, n, generator=gen) * 0.1
     got = fn(x, weight, signs, mask, drive, 0.2)
-    expect_close(got, reference_constrained_step(x, weight, signs, mask, drive, 0.2),
+    expect_close(got, models.constrained_step(x, weight, signs, mask, drive, 0.2),
                  "constrained_step(x, weight, signs, mask, drive, alpha=0.2)")
     got1 = fn(x, weight, signs, mask, drive, 1.0)
-    expect_close(got1, reference_constrained_step(x, weight, signs, mask, drive, 1.0),
+    expect_close(got1, models.constrained_step(x, weight, signs, mask, drive, 1.0),
                  "constrained_step(..., alpha=1.0)")
 
 
@@ -154,7 +125,7 @@ def check_constrained_step(fn):
                  "sit next to each other. Draw the mask for 2 units with 3 branches on paper first.")
 def check_dendritic_block_mask(fn):
     for n, k in [(2, 3), (4, 1), (5, 4)]:
-        expect_close(fn(n, k), reference_dendritic_block_mask(n, k),
+        expect_close(fn(n, k), masks.dendritic_block_mask(n, k),
                      f"dendritic_block_mask({n}, {k})")
 
 

@@ -15,9 +15,8 @@ from .core import expect, expect_close, self_check
 
 __all__ = [
     "reference_l1_penalty", "reference_rate_penalty", "reference_wiring_cost",
-    "reference_clipped_sgd_step",
     "check_l1_penalty", "check_rate_penalty", "check_wiring_cost", "check_clipped_sgd_step",
-    "reference_communicability_wiring_cost", "reference_l1_proximal_step",
+    "reference_communicability_wiring_cost",
     "check_communicability_wiring_cost", "check_l1_proximal_step",
 ]
 
@@ -37,21 +36,10 @@ def reference_wiring_cost(weights: torch.Tensor, distances: torch.Tensor) -> tor
     return penalties.wiring_penalty(weights, distances)
 
 
-def reference_clipped_sgd_step(params, lr: float, max_norm: float) -> float:
-    """Lab signature of :func:`utils.constraints.clipping.clipped_sgd_step`."""
-    return clipping.clipped_sgd_step(params, lr, max_norm)
-
-
 def reference_communicability_wiring_cost(weights: torch.Tensor, distances: torch.Tensor) -> torch.Tensor:
     """Lab signature of the communicability-weighted wiring cost of Achterberg et al. (2023):
     ``sum_ij |W_ij| d_ij C_ij`` with ``C`` = :func:`utils.constraints.spatial.communicability` of ``W``."""
     return penalties.wiring_penalty(weights, distances, communicability=spatial.communicability(weights))
-
-
-def reference_l1_proximal_step(weights: torch.Tensor, grad: torch.Tensor, lr: float,
-                               beta: float) -> torch.Tensor:
-    """Lab signature of :func:`utils.constraints.penalties.l1_proximal_step`."""
-    return penalties.l1_proximal_step(weights, grad, lr, beta)
 
 
 def _scalar(got, what: str) -> torch.Tensor:
@@ -141,7 +129,7 @@ def check_clipped_sgd_step(fn):
     for grads, lr, max_norm in cases:
         mine, ref = make(grads), make(grads)
         norm = fn(mine, lr, max_norm)
-        ref_norm = reference_clipped_sgd_step(ref, lr, max_norm)
+        ref_norm = clipping.clipped_sgd_step(ref, lr, max_norm)
         for k, (a, b) in enumerate(zip(mine, ref)):
             expect_close(a.detach(), b.detach(),
                          f"parameter {k} after clipped_sgd_step(lr={lr}, max_norm={max_norm})")
@@ -191,12 +179,12 @@ def check_l1_proximal_step(fn):
     w = torch.tensor([[1.0, -0.5], [0.02, -0.01]])
     g = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
     got = fn(w, g, 0.1, 0.3)  # threshold 0.03
-    expect_close(got, reference_l1_proximal_step(w, g, 0.1, 0.3),
+    expect_close(got, penalties.l1_proximal_step(w, g, 0.1, 0.3),
                  "l1_proximal_step with zero task gradient, lr=0.1, beta=0.3")
     expect(bool(got[1, 0] == 0) and bool(got[1, 1] == 0),
            "weights smaller than lr * beta must become exactly zero, not just small")
     gen = torch.Generator().manual_seed(6)
     w = torch.randn(6, 6, generator=gen)
     g = torch.randn(6, 6, generator=gen)
-    expect_close(fn(w, g, 0.05, 2.0), reference_l1_proximal_step(w, g, 0.05, 2.0),
+    expect_close(fn(w, g, 0.05, 2.0), penalties.l1_proximal_step(w, g, 0.05, 2.0),
                  "l1_proximal_step(random W, random gradient, lr=0.05, beta=2)")
