@@ -141,3 +141,18 @@ def test_shape_checks_name_the_argument():
         cross_entropy_loss(torch.zeros(T, B, 2), batch)
     with pytest.raises(ValueError, match="time, batch, actions"):
         cross_entropy_loss(torch.zeros(T, B), batch)
+
+
+def test_ei_rate_rnn_refuses_invalid_buffers():
+    from utils.models import EIRateRNN
+
+    model = EIRateRNN(5, 20, 2)
+    for key, value, match in [("signs", torch.ones(20), "signs"),
+                              ("in_mask", -torch.ones(20, 5), "zeros and ones"),
+                              ("rec_mask", torch.ones(20, 20), "self-connections"),
+                              ("out_mask", torch.ones(2, 20), "excitatory units only")]:
+        state = model.state_dict()
+        state[key] = value
+        with pytest.raises(ValueError, match=match):
+            model.load_state_dict(state)
+    model.load_state_dict(EIRateRNN(5, 20, 2, seed=3).state_dict())  # a valid state loads

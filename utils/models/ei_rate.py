@@ -20,7 +20,7 @@ from torch import nn
 
 from ..constraints.masks import dale_signs, n_excitatory
 from ..validation import check_int, check_real, check_tensor_shape
-from .base import set_interface_sizes
+from .base import check_loaded_buffers, fixed_buffer, set_interface_sizes, zeros_and_ones
 from .rate import leaky_rnn
 
 __all__ = ["balanced_structure", "gamma_balanced_weights", "EIRateRNN", "song_update", "masked_squared_error",
@@ -139,6 +139,21 @@ class EIRateRNN(nn.Module):
         self.w_out = nn.Parameter(w_out * self.out_mask)
         self.x0 = nn.Parameter(torch.full((n,), float(check_real("x0", x0))))
         self._recorded: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # load_state_dict must not accept buffers the constructor would refuse
+        n = self.n_units
+        out_mask = torch.zeros(self.n_output, n)
+        out_mask[:, : self.n_exc] = 1.0
+        check_loaded_buffers(state_dict, prefix, {
+            "signs": fixed_buffer(dale_signs(n, self.e_frac), f"+1 for the {self.n_exc} "
+                                  f"excitatory units and -1 for the rest"),
+            "in_mask": lambda v: (f"must have shape {(n, self.n_input)}"
+                                  if tuple(v.shape) != (n, self.n_input) else zeros_and_ones(v)),
+            "rec_mask": fixed_buffer(1.0 - torch.eye(n), "1 - I (no self-connections)"),
+            "out_mask": fixed_buffer(out_mask, "the readout from excitatory units only"),
+        })
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def alpha(self) -> float:
