@@ -25,7 +25,7 @@ def test_paper_circuit_values_and_diagonal():
     s = c.sigmas()
     for key, value in PROJECT_WM_SIGMAS.items():
         assert s[key] == pytest.approx(value)
-    assert s["n1m2"] == 0 and s["m1"] == 1 and s["I"] == 1 and c.rank == 2
+    assert s["sigma_n1m2"] == 0 and s["sigma_m1"] == 1 and s["sigma_I"] == 1 and c.rank == 2
     m, n, I, w = _random_vectors()
     full = EffectiveCircuit.from_vectors(m, n, I, w)
     d = full.diagonal()

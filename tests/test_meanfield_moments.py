@@ -72,11 +72,11 @@ def test_raw_moments_describe_a_network_with_non_zero_means(shifted_net):
 def test_reference_values_are_labelled_by_source():
     assert PROJECT_RANK1["sigma_mn"] == 1.4 and PROJECT_RANK1["sigma_nI"] == 2.6
     assert RELEASED_RANK1["sigma_nI"] * RELEASED_RANK1["sigma_mw"] > 0
-    assert PROJECT_WM_SIGMAS["n1m1"] == PROJECT_WM_SIGMAS["n2m2"] == 1.0
-    assert RELEASED_WM_SIGMAS["n1m1"] > 1.0 > 0.5 > RELEASED_WM_SIGMAS["n2m2"]
+    assert PROJECT_WM_SIGMAS["sigma_n1m1"] == PROJECT_WM_SIGMAS["sigma_n2m2"] == 1.0
+    assert RELEASED_WM_SIGMAS["sigma_n1m1"] > 1.0 > 0.5 > RELEASED_WM_SIGMAS["sigma_n2m2"]
     brief = EffectiveCircuit.from_sigmas(PROJECT_WM_SIGMAS)
     assert np.allclose(brief.sigma_nm, np.diag([1.0, 1.0]))
     released = EffectiveCircuit.from_sigmas(RELEASED_WM_SIGMAS)
     assert np.allclose(np.diag(released.sigma_nm), [1.03, 0.15])
     with pytest.raises(ValueError, match="missing"):
-        EffectiveCircuit.from_sigmas({"n1m1": 1.0})
+        EffectiveCircuit.from_sigmas({"sigma_n1m1": 1.0})

@@ -56,7 +56,8 @@ __all__ = [
 #: states no variances and no other overlaps (:meth:`EffectiveCircuit.from_sigmas` takes unit
 #: variances and zero for the rest: our assumption).
 PROJECT_WM_SIGMAS: dict[str, float] = {
-    "n1m1": 1.0, "n2m2": 1.0, "n1I": 0.5, "n2I": 1.9, "m1w": 2.8, "m2w": -2.2,
+    "sigma_n1m1": 1.0, "sigma_n2m2": 1.0, "sigma_n1I": 0.5, "sigma_n2I": 1.9, "sigma_m1w": 2.8,
+    "sigma_m2w": -2.2,
 }
 
 #: Old name of :data:`PROJECT_WM_SIGMAS` (the values are the project's, not measured on the paper's network).
@@ -68,7 +69,8 @@ PAPER_WM_SIGMAS = PROJECT_WM_SIGMAS
 #: sigma_{n'_r I} >= 0): a loop of 1.03 (the memory) and one of 0.15 (a leaky latent). (Centred
 #: covariances give 1.03, 0.13, 0.58, 2.29, 1.98, -2.07.)
 RELEASED_WM_SIGMAS: dict[str, float] = {
-    "n1m1": 1.03, "n2m2": 0.15, "n1I": 0.60, "n2I": 2.37, "m1w": 2.08, "m2w": -2.10,
+    "sigma_n1m1": 1.03, "sigma_n2m2": 0.15, "sigma_n1I": 0.60, "sigma_n2I": 2.37, "sigma_m1w": 2.08,
+    "sigma_m2w": -2.10,
 }
 
 
@@ -210,17 +212,19 @@ class EffectiveCircuit:
 
     @classmethod
     def from_sigmas(cls, sigmas: Any, *, tau: float = 100.0, dt: float = 20.0) -> "EffectiveCircuit":
-        """The project's diagonal rank-2 circuit from named overlaps ``n1m1, n2m2, n1I, n2I,
-        m1w, m2w`` (e.g. :data:`PROJECT_WM_SIGMAS`, :data:`RELEASED_WM_SIGMAS`): unit variances,
+        """The project's diagonal rank-2 circuit from named overlaps ``sigma_n1m1, sigma_n2m2, sigma_n1I,
+        sigma_n2I, sigma_m1w, sigma_m2w`` (e.g. :data:`PROJECT_WM_SIGMAS`, :data:`RELEASED_WM_SIGMAS`): unit variances,
         all other overlaps zero."""
         if not hasattr(sigmas, "keys"):
             raise TypeError(f"sigmas must be a dict of named overlaps, got {type(sigmas).__name__}")
-        missing = [k for k in ("n1m1", "n2m2", "n1I", "n2I", "m1w", "m2w") if k not in sigmas]
+        missing = [k for k in ("sigma_n1m1", "sigma_n2m2", "sigma_n1I", "sigma_n2I", "sigma_m1w",
+                               "sigma_m2w") if k not in sigmas]
         if missing:
-            raise ValueError(f"sigmas must contain n1m1, n2m2, n1I, n2I, m1w, m2w; missing {missing}")
+            raise ValueError(f"sigmas must contain sigma_n1m1, sigma_n2m2, sigma_n1I, sigma_n2I, sigma_m1w, sigma_m2w; missing {missing}")
         s = sigmas
-        return cls(sigma_nm=np.diag([s["n1m1"], s["n2m2"]]), sigma_nI=[s["n1I"], s["n2I"]],
-                   sigma_mw=[s["m1w"], s["m2w"]], tau=tau, dt=dt)
+        return cls(sigma_nm=np.diag([s["sigma_n1m1"], s["sigma_n2m2"]]),
+                   sigma_nI=[s["sigma_n1I"], s["sigma_n2I"]],
+                   sigma_mw=[s["sigma_m1w"], s["sigma_m2w"]], tau=tau, dt=dt)
 
     @classmethod
     def paper(cls, *, tau: float = 100.0, dt: float = 20.0) -> "EffectiveCircuit":
@@ -279,21 +283,24 @@ class EffectiveCircuit:
         return self.change_basis(a), a
 
     def sigmas(self) -> dict[str, float]:
-        """Named covariances, e.g. ``{"n1m1": ..., "n2I": ..., "m1w": ..., "m1": sd, "I": sd}``."""
+        """Named covariances, e.g. ``{"sigma_n1m1": ..., "sigma_n2I": ..., "sigma_m1w": ..., "sigma_m1": sd,
+        "sigma_I": sd}``: the same convention as the rank-one statistics of
+        :func:`utils.analysis.meanfield.rank1_statistics` (``sigma_`` + the two vectors, indexed
+        by population when the rank is above one; one name alone is a standard deviation)."""
         out: dict[str, float] = {}
         for r in range(self.rank):
             for s in range(self.rank):
-                out[f"n{r + 1}m{s + 1}"] = float(self.sigma_nm[r, s])
+                out[f"sigma_n{r + 1}m{s + 1}"] = float(self.sigma_nm[r, s])
         for r in range(self.rank):
-            out[f"n{r + 1}I"] = float(self.sigma_nI[r])
+            out[f"sigma_n{r + 1}I"] = float(self.sigma_nI[r])
         for r in range(self.rank):
-            out[f"m{r + 1}w"] = float(self.sigma_mw[r])
-        out["Iw"] = float(self.sigma_Iw)
+            out[f"sigma_m{r + 1}w"] = float(self.sigma_mw[r])
+        out["sigma_Iw"] = float(self.sigma_Iw)
         for r in range(self.rank):
-            out[f"m{r + 1}I"] = float(self.sigma_mI[r])
+            out[f"sigma_m{r + 1}I"] = float(self.sigma_mI[r])
         for r in range(self.rank):
-            out[f"m{r + 1}"] = float(np.sqrt(self.sigma_mm[r, r]))
-        out["I"] = float(np.sqrt(self.sigma_I2))
+            out[f"sigma_m{r + 1}"] = float(np.sqrt(self.sigma_mm[r, r]))
+        out["sigma_I"] = float(np.sqrt(self.sigma_I2))
         return out
 
     # --- dynamics ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import torch
 
 from ..analysis import meanfield
 from ..tasks import lowrank_tasks
+from ..tasks.batch import Batch
 from .core import CheckFailure, expect, expect_close, expect_shape, self_check
 
 __all__ = [
@@ -78,7 +79,7 @@ def reference_mean_gain(delta: float) -> float:
 def check_decision_batch(fn):
     B = 2000
     batch = fn(B, generator=torch.Generator().manual_seed(0))
-    expect(isinstance(batch, dict), f"return a dict, got {type(batch).__name__}")
+    expect(isinstance(batch, (dict, Batch)), f"return a dict (or a LowRankBatch), got {type(batch).__name__}")
     for key in ("inputs", "targets", "strengths"):
         expect(key in batch, f"the dict needs the key {key!r} (it has {sorted(batch)})")
     u = torch.as_tensor(batch["inputs"], dtype=torch.float32)

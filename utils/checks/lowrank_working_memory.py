@@ -15,6 +15,7 @@ import torch
 from ..analysis import effective_circuit as ec
 from ..analysis import lowrank_stats
 from ..tasks import lowrank_tasks
+from ..tasks.batch import Batch
 from ..tasks.curricula import DelayCurriculum
 from ..models import lowrank
 from .core import expect, expect_close, expect_shape, self_check
@@ -26,7 +27,7 @@ __all__ = [
     "check_project_latents", "check_effective_circuit",
 ]
 
-_SIGMA_KEYS = ("n1m1", "n2m2", "n1I", "n2I", "m1w", "m2w")
+_SIGMA_KEYS = ("sigma_n1m1", "sigma_n2m2", "sigma_n1I", "sigma_n2I", "sigma_m1w", "sigma_m2w")
 
 
 def reference_project_latents(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -41,14 +42,17 @@ def reference_effective_circuit(u: torch.Tensor, sigmas: Mapping[str, float], al
     """Lab signature of the project's 2-D effective circuit (:func:`utils.analysis.effective_circuit.simulate_circuit`
     on the diagonal circuit).
 
-    ``sigmas`` holds ``n1m1, n2m2, n1I, n2I, m1w, m2w`` and optionally the standard deviations
-    ``m1, m2, I`` (default 1). Returns ``kappa`` (T, B, 2) and ``z`` (T, B).
+    ``sigmas`` holds ``sigma_n1m1, sigma_n2m2, sigma_n1I, sigma_n2I, sigma_m1w, sigma_m2w`` and
+    optionally the standard deviations ``sigma_m1, sigma_m2, sigma_I`` (default 1). Returns
+    ``kappa`` (T, B, 2) and ``z`` (T, B).
     """
     s = dict(sigmas)
     circuit = ec.EffectiveCircuit(
-        sigma_nm=np.diag([s["n1m1"], s["n2m2"]]), sigma_nI=[s["n1I"], s["n2I"]],
-        sigma_mw=[s["m1w"], s["m2w"]], sigma_mm=np.diag([s.get("m1", 1.0) ** 2, s.get("m2", 1.0) ** 2]),
-        sigma_I2=s.get("I", 1.0) ** 2, tau=1.0, dt=float(alpha))
+        sigma_nm=np.diag([s["sigma_n1m1"], s["sigma_n2m2"]]),
+        sigma_nI=[s["sigma_n1I"], s["sigma_n2I"]],
+        sigma_mw=[s["sigma_m1w"], s["sigma_m2w"]],
+        sigma_mm=np.diag([s.get("sigma_m1", 1.0) ** 2, s.get("sigma_m2", 1.0) ** 2]),
+        sigma_I2=s.get("sigma_I", 1.0) ** 2, tau=1.0, dt=float(alpha))
     traj = ec.simulate_circuit(circuit, u)
     return traj.kappa, traj.z
 
@@ -82,7 +86,8 @@ def reference_exact_overlap_draw(C: torch.Tensor, n_units: int,
 def check_curriculum_batch(fn):
     for delay, batch_size in [(49, 64), (0, 16), (20, 8)]:
         batch = fn(batch_size, delay, torch.Generator().manual_seed(delay))
-        expect(isinstance(batch, dict), f"return a dict (a batch), got {type(batch).__name__}")
+        expect(isinstance(batch, (dict, Batch)), f"return a dict (or a WorkingMemoryBatch), got "
+               f"{type(batch).__name__}")
         for key in ("inputs", "targets", "f1", "f2"):
             expect(key in batch, f"the batch needs the key {key!r} (it has {sorted(batch)})")
         ref = reference_curriculum_batch(batch_size, delay, torch.Generator().manual_seed(delay))
@@ -154,8 +159,8 @@ def check_effective_circuit(fn):
     u[5:11] = np.array([-0.5, 0.5, 0.1, 0.0])
     u[25:31] = np.array([0.5, -0.5, 0.1, 0.3])
     cases = [dict(ec.PROJECT_WM_SIGMAS),
-             {"n1m1": 1.3, "n2m2": 0.4, "n1I": 1.0, "n2I": -1.5, "m1w": 2.0, "m2w": 1.0,
-              "m1": 1.5, "m2": 0.7, "I": 1.2}]
+             {"sigma_n1m1": 1.3, "sigma_n2m2": 0.4, "sigma_n1I": 1.0, "sigma_n2I": -1.5,
+              "sigma_m1w": 2.0, "sigma_m2w": 1.0, "sigma_m1": 1.5, "sigma_m2": 0.7, "sigma_I": 1.2}]
     for sigmas in cases:
         got = fn(torch.tensor(u, dtype=torch.float32), dict(sigmas), 0.2)
         expect(isinstance(got, tuple) and len(got) == 2, "return a tuple (kappa, z)")

@@ -64,7 +64,7 @@ class DelayCurriculum:
         return {"u1_on": self.U1_ON, "u1_off": self.U1_OFF, "u2_on": u2_on,
                 "u2_off": u2_on + self.U2_LENGTH - 1}
 
-    def __call__(self) -> dict:
+    def __call__(self) -> "WorkingMemoryBatch | dict":
         if self.make_batch is None:
             batch = working_memory_batch(self.batch_size, generator=self.generator, **self.timing())
         else:

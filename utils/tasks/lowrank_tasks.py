@@ -3,21 +3,47 @@ and their score.
 
 :func:`decision_batch`: perceptual decision making (a noisy stimulus, report the sign of its mean).
 :func:`working_memory_batch`: parametric working memory (compare two vibration frequencies separated
-by a delay, after Romo et al. 1999). Batches are dicts of time-major tensors: ``inputs`` (T, B, K),
-``targets`` (B,) and the trial parameters. :func:`lowrank_loss` is the squared error of the readout
+by a delay, after Romo et al. 1999). Batches are :class:`LowRankBatch` and
+:class:`WorkingMemoryBatch` (the course's :class:`~utils.tasks.batch.Batch`): time-major ``inputs``
+(T, B, K), one target per trial (B,) and the trial parameters; fields can also be read by key,
+``batch["inputs"]``, like the dicts the labs build. :func:`lowrank_loss` is the squared error of the readout
 over the last steps (the decision epoch); :func:`sign_accuracy` scores the sign of the answer.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 
 from ..validation import check_generator, check_int, check_real, check_tensor_shape
+from .batch import Batch, per_trial
 
-__all__ = ["DECISION_STRENGTHS", "WM_FREQUENCIES", "decision_batch", "working_memory_batch",
+__all__ = ["LowRankBatch", "WorkingMemoryBatch", "DECISION_STRENGTHS", "WM_FREQUENCIES", "decision_batch", "working_memory_batch",
            "working_memory_grid", "lowrank_loss", "sign_accuracy", "check_lowrank_batch"]
+
+
+@dataclass
+class LowRankBatch(Batch):
+    """A batch of perceptual-decision trials (chapter 10): ``inputs`` (T, B, 1), ``targets``
+    (B,) in {-1, +1} (one answer per trial) and each trial's mean stimulus ``strengths`` (B,)."""
+
+    targets: torch.Tensor = per_trial()
+    strengths: torch.Tensor = per_trial()
+
+
+@dataclass
+class WorkingMemoryBatch(Batch):
+    """A batch of parametric working-memory trials (chapter 11): ``inputs`` (T, B, 1),
+    ``targets`` (B,) = ``(f1 - f2) / (fmax - fmin)``, the frequencies ``f1``, ``f2`` (B,) and the
+    normalised stimuli ``u1``, ``u2`` (B,)."""
+
+    targets: torch.Tensor = per_trial()
+    f1: torch.Tensor = per_trial()
+    f2: torch.Tensor = per_trial()
+    u1: torch.Tensor = per_trial()
+    u2: torch.Tensor = per_trial()
 
 
 #: The ten stimulus strengths of the decision task: +-3.2/100 * {1, 2, 4, 8, 16}.
@@ -31,7 +57,7 @@ WM_FREQUENCIES: tuple[float, ...] = (10.0, 14.0, 18.0, 22.0, 26.0, 30.0, 34.0)
 
 def decision_batch(batch_size: int, *, strengths: Sequence[float] | torch.Tensor | None = None,
                    noise_std: float = 0.03, n_steps: int = 75, stim_on: int = 5, stim_off: int = 45,
-                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                   generator: torch.Generator | None = None) -> LowRankBatch:
     """A batch of perceptual-decision trials (chapter 10).
 
     ``u(t) = ubar + xi(t)`` for ``stim_on <= t <= stim_off`` (both ends included) and ``xi(t)``
@@ -49,7 +75,8 @@ def decision_batch(batch_size: int, *, strengths: Sequence[float] | torch.Tensor
         generator: a seeded ``torch.Generator`` for reproducible batches.
 
     Returns:
-        dict with ``inputs`` (T, B, 1), ``targets`` (B,) in {-1, +1} and ``strengths`` (B,).
+        a :class:`LowRankBatch`: ``inputs`` (T, B, 1), ``targets`` (B,) in {-1, +1} and
+        ``strengths`` (B,).
     """
     batch_size = check_int("batch_size", batch_size, min_value=1)
     noise_std = check_real("noise_std", noise_std, low=0.0)
@@ -65,13 +92,13 @@ def decision_batch(batch_size: int, *, strengths: Sequence[float] | torch.Tensor
     ubar = levels[torch.randint(levels.numel(), (batch_size,), generator=generator)]
     inputs = noise_std * torch.randn(n_steps, batch_size, 1, generator=generator)
     inputs[stim_on:stim_off + 1, :, 0] += ubar
-    return {"inputs": inputs, "targets": torch.sign(ubar), "strengths": ubar}
+    return LowRankBatch(inputs, torch.sign(ubar), ubar)
 
 
 def working_memory_batch(batch_size: int, *, frequencies: Sequence[float] = WM_FREQUENCIES,
                          u1_on: int = 5, u1_off: int = 10, u2_on: int = 60, u2_off: int = 70,
                          n_decision: int = 5, generator: torch.Generator | None = None
-                         ) -> dict[str, torch.Tensor]:
+                         ) -> WorkingMemoryBatch:
     """A batch of parametric working-memory trials (chapter 11).
 
     ``u(t) = u1`` for ``u1_on <= t <= u1_off``, ``u2`` for ``u2_on <= t <= u2_off`` and 0
@@ -85,8 +112,8 @@ def working_memory_batch(batch_size: int, *, frequencies: Sequence[float] = WM_F
     (a delay of 25 steps after ``u1_off``).
 
     Returns:
-        dict with ``inputs`` (T, B, 1), ``targets`` (B,), ``f1`` (B,), ``f2`` (B,) and the
-        normalised stimuli ``u1`` (B,), ``u2`` (B,).
+        a :class:`WorkingMemoryBatch`: ``inputs`` (T, B, 1), ``targets`` (B,), ``f1`` (B,),
+        ``f2`` (B,) and the normalised stimuli ``u1`` (B,), ``u2`` (B,).
     """
     batch_size = check_int("batch_size", batch_size, min_value=1)
     freqs = _check_frequencies(frequencies)
@@ -99,7 +126,7 @@ def working_memory_batch(batch_size: int, *, frequencies: Sequence[float] = WM_F
 
 def working_memory_grid(*, frequencies: Sequence[float] = WM_FREQUENCIES, u1_on: int = 5,
                         u1_off: int = 10, u2_on: int = 60, u2_off: int = 70, n_decision: int = 5
-                        ) -> dict[str, torch.Tensor]:
+                        ) -> WorkingMemoryBatch:
     """Every ``(f1, f2)`` pair of ``frequencies`` once (49 trials by default), ordered by f1 then
     f2, with the keys and timing arguments of :func:`working_memory_batch` (chapter 11).
 
@@ -131,22 +158,26 @@ def _check_timing(u1_on: int, u1_off: int, u2_on: int, u2_off: int, n_decision: 
 
 def _working_memory_trials(f1: torch.Tensor, f2: torch.Tensor, freqs: torch.Tensor, u1_on: int,
                            u1_off: int, u2_on: int, u2_off: int, n_decision: int
-                           ) -> dict[str, torch.Tensor]:
+                           ) -> WorkingMemoryBatch:
     fmin, fmax = float(freqs.min()), float(freqs.max())
     u1 = (f1 - (fmax + fmin) / 2) / (fmax - fmin)
     u2 = (f2 - (fmax + fmin) / 2) / (fmax - fmin)
     inputs = torch.zeros(u2_off + 1 + n_decision, f1.numel(), 1)
     inputs[u1_on:u1_off + 1, :, 0] = u1
     inputs[u2_on:u2_off + 1, :, 0] = u2
-    return {"inputs": inputs, "targets": (f1 - f2) / (fmax - fmin), "f1": f1, "f2": f2,
-            "u1": u1, "u2": u2}
+    return WorkingMemoryBatch(inputs, (f1 - f2) / (fmax - fmin), f1, f2, u1, u2)
 
 
 def check_lowrank_batch(batch: Any) -> None:
-    """Raise a :class:`TypeError` unless ``batch`` is a low-rank task batch (a dict with inputs and targets)."""
+    """Raise a :class:`TypeError` unless ``batch`` is a low-rank task batch: a
+    :class:`LowRankBatch` / :class:`WorkingMemoryBatch`, or a dict with the same keys (as the labs
+    build), with at least ``inputs`` and ``targets``."""
+    if isinstance(batch, (LowRankBatch, WorkingMemoryBatch)):
+        return
     if not isinstance(batch, dict) or "inputs" not in batch or "targets" not in batch:
-        raise TypeError("batch must be a dict with 'inputs' (T, B, n_input) and 'targets' (B,), "
-                        "as returned by decision_batch or working_memory_batch")
+        raise TypeError("batch must be a low-rank batch (LowRankBatch or WorkingMemoryBatch, or a "
+                        "dict with 'inputs' (T, B, n_input) and 'targets' (B,)), as returned by "
+                        "decision_batch or working_memory_batch")
 
 
 def lowrank_loss(z: torch.Tensor, targets: torch.Tensor, loss_steps: int = 15) -> torch.Tensor:

@@ -20,13 +20,14 @@ counts only fixation and decision (catch trials: every step). Introduced in chap
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..constraints.masks import n_excitatory
 from ..validation import check_choice, check_generator, check_int, check_real
+from .batch import Batch, per_step, per_trial
 
 __all__ = ["FREQS", "BOUNDARY", "MODALITIES", "CHANNELS", "MultisensoryBatch", "tuned_inputs",
            "input_mask", "criterion_reached", "choices", "modality_report",
@@ -40,8 +41,9 @@ HIGH, LOW = 1.0, 0.2                   #: target levels
 
 
 @dataclass
-class MultisensoryBatch:
-    """A batch of multisensory trials, time-major and padded to the longest trial.
+class MultisensoryBatch(Batch):
+    """A batch of multisensory trials, time-major and padded to the longest trial (a
+    :class:`~utils.tasks.batch.Batch`).
 
     Attributes:
         inputs: (time, batch, 5) network inputs (baseline, noise and rectification included).
@@ -53,16 +55,11 @@ class MultisensoryBatch:
         choice: (batch,) correct choice: 0 if freq > 12.5, 1 if below, -1 for catch trials.
     """
 
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    mask: torch.Tensor
-    end: torch.Tensor
-    modality: list[str] = field(default_factory=list)
-    freq: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    choice: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-
-    def __len__(self) -> int:
-        return int(self.inputs.shape[1])
+    mask: torch.Tensor = per_step()
+    end: torch.Tensor = per_trial()
+    modality: list[str] = per_trial(default_factory=list)
+    freq: np.ndarray = per_trial(default_factory=lambda: np.zeros(0))
+    choice: np.ndarray = per_trial(default_factory=lambda: np.zeros(0, dtype=int))
 
     @property
     def catch(self) -> np.ndarray:

@@ -25,14 +25,15 @@ from dataclasses import dataclass
 import torch
 
 from ..validation import check_bool, check_choice, check_int, check_real
+from .batch import Batch, per_trial, shared
 
 __all__ = ["SequenceBatch", "bump_targets", "pulse_sequence_batch", "continual_batch",
            "CONTINUAL_TASKS", "r2_score", "head_outputs", "sequence_loss"]
 
 
 @dataclass
-class SequenceBatch:
-    """A batch of sequence trials, time-major.
+class SequenceBatch(Batch):
+    """A batch of sequence trials, time-major (a :class:`~utils.tasks.batch.Batch`).
 
     Attributes:
         inputs: (time, batch, n_input) input signals.
@@ -42,33 +43,9 @@ class SequenceBatch:
         dt: step in ms.
     """
 
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    onsets: torch.Tensor
-    labels: torch.Tensor
-    dt: float
-
-    def __len__(self) -> int:
-        return int(self.inputs.shape[1])
-
-    def select(self, index: torch.Tensor) -> "SequenceBatch":
-        """Sub-batch of the trials at ``index`` (1-D long tensor)."""
-        index = torch.as_tensor(index, dtype=torch.long)
-        n = len(self)
-        if index.dim() != 1 or (index.numel() and (index.min() < 0 or index.max() >= n)):
-            raise ValueError(f"index must be a 1-D tensor of trial indices in [0, {n}), got {index}")
-        return SequenceBatch(self.inputs[:, index], self.targets[:, index], self.onsets[index],
-                             self.labels[index], self.dt)
-
-    @staticmethod
-    def concat(batches: "list[SequenceBatch]") -> "SequenceBatch":
-        """Trials of several batches side by side (all must have the same time axis and sizes)."""
-        if not batches:
-            raise ValueError("batches must be a non-empty list of SequenceBatch")
-        return SequenceBatch(torch.cat([b.inputs for b in batches], 1),
-                             torch.cat([b.targets for b in batches], 1),
-                             torch.cat([b.onsets for b in batches]),
-                             torch.cat([b.labels for b in batches]), batches[0].dt)
+    onsets: torch.Tensor = per_trial()
+    labels: torch.Tensor = per_trial()
+    dt: float = shared()
 
 
 def bump_targets(onsets: torch.Tensor, n_steps: int, dt: float, n_outputs: int, *,

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 import torch
 
 from ..validation import check_choice, check_int, check_real
+from .batch import Batch, per_trial
 
 __all__ = ["TargetBatch", "PeriodicTargetTask", "TeacherRegressionTask"]
 
 
 @dataclass
-class TargetBatch:
-    """A batch of target-following trials, time-major.
+class TargetBatch(Batch):
+    """A batch of target-following trials, time-major (a :class:`~utils.tasks.batch.Batch`).
 
     Attributes:
         inputs: (time, batch, n_input) input signals.
@@ -31,9 +32,7 @@ class TargetBatch:
         h0: (batch, n_units) initial states of the network.
     """
 
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    h0: torch.Tensor
+    h0: torch.Tensor = per_trial()
 
 
 class PeriodicTargetTask:
