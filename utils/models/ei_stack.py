@@ -2,7 +2,7 @@
 
 Chapter 8 compares variants of chapter 7's network (:class:`~utils.models.ei_rate.EIRateRNN`):
 other excitatory fractions, other splits of which units receive which input, more input channels,
-each with several seeds. Trained one after another, 21 networks would take ten minutes; here they
+each with several seeds: 21 networks. Instead of training them one after another, here they
 are held in stacked tensors (a leading *network* axis ``K``) and run as one network, each time step
 one batched matrix product (:func:`torch.baddbmm`) for all of them. The networks stay
 independent: each has its own weights, masks, Dale signs, trials, loss, regulariser and gradient
