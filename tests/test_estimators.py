@@ -5,6 +5,7 @@ import torch
 
 from utils.checks import FAIL, PASS
 from utils.checks import learning_rule as lab3
+from utils.learning import estimators
 from utils.learning.estimators import (KolenPollack, gradient_estimator_stats,
                                        mlp_estimator_stats, mlp_node_perturbation,
                                        node_perturbation_grad, rnn_estimator_stats)
@@ -99,16 +100,16 @@ def test_mlp_and_rnn_estimator_stats_run():
 
 
 def test_lab3_new_checks_pass_references_and_fail_mistakes():
-    assert lab3.check_node_perturbation_grad(lab3.reference_node_perturbation_grad, quiet=True).status == PASS
-    assert lab3.check_estimator_stats(lab3.reference_estimator_stats, quiet=True).status == PASS
+    assert lab3.check_node_perturbation_grad(estimators.node_perturbation_grad, quiet=True).status == PASS
+    assert lab3.check_estimator_stats(estimators.gradient_estimator_stats, quiet=True).status == PASS
 
     def wrong_scale(w, x, t, sigma, gen):
-        return sigma * lab3.reference_node_perturbation_grad(w, x, t, sigma, gen)
+        return sigma * estimators.node_perturbation_grad(w, x, t, sigma, gen)
 
     assert lab3.check_node_perturbation_grad(wrong_scale, quiet=True).status == FAIL
 
     def uncorrected(e, g):
-        s = lab3.reference_estimator_stats(e, g)
+        s = estimators.gradient_estimator_stats(e, g)
         e2 = torch.as_tensor(e).reshape(len(e), -1)
         s["bias"] = float((e2.mean(0) - g.reshape(-1)).pow(2).sum() / g.pow(2).sum())
         return s

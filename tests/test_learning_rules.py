@@ -146,10 +146,11 @@ def test_rflo_and_bptt_lower_the_loss_and_are_deterministic():
 def test_lab3_checks():
     from utils.checks import FAIL, NOT_IMPLEMENTED, PASS
     from utils.checks import learning_rule as chk
+    from utils.learning import feedback_alignment, rflo
 
-    assert chk.check_fa_backward(chk.reference_fa_backward, quiet=True).status == PASS
-    assert chk.check_eligibility_step(chk.reference_eligibility_step, quiet=True).status == PASS
-    assert chk.check_rflo_weight_update(chk.reference_rflo_weight_update, quiet=True).status == PASS
+    assert chk.check_fa_backward(feedback_alignment.fa_backward, quiet=True).status == PASS
+    assert chk.check_eligibility_step(rflo.eligibility_step, quiet=True).status == PASS
+    assert chk.check_rflo_weight_update(rflo.rflo_weight_update, quiet=True).status == PASS
     backprop = lambda g, x, w, fb: (g @ w, g.t() @ x, g.sum(0))  # noqa: E731
     assert chk.check_fa_backward(backprop, quiet=True).status == FAIL
 
