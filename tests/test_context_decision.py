@@ -5,9 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from utils.analysis.context_decision import (accuracy_by, decision_outcomes, ideal_observer_accuracy,
-                                             ideal_observer_choices, relevant_coherence,
-                                             stream_trials)
+from utils.analysis.context_decision import (
+    accuracy_by,
+    decision_outcomes,
+    ideal_observer_accuracy,
+    ideal_observer_choices,
+    relevant_coherence,
+    stream_trials,
+)
 from utils.tasks import NeurogymTask, TaskBatch
 from utils.tasks.go_signal import add_go_signal
 from utils.tasks.streams import chain_trials

@@ -5,10 +5,11 @@ import math
 import torch
 
 from utils.checks import context_decision as lab
+from utils.training.weighted_losses import class_weights
 
 
 def test_references_pass():
-    assert lab.check_class_weights(lab.reference_class_weights, quiet=True).passed
+    assert lab.check_class_weights(class_weights, quiet=True).passed
     assert lab.check_ideal_accuracy(lab.reference_ideal_accuracy, quiet=True).passed
     assert lab.check_choice_selectivity(lab.reference_choice_selectivity, quiet=True).passed
     assert lab.check_shared_choice_units(lab.reference_shared_choice_units, quiet=True).passed

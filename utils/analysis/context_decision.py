@@ -16,7 +16,8 @@ deviation ``sqrt(2 n) sigma_step``, so it is right with probability
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +26,14 @@ from ..tasks.batch import TaskBatch
 from ..validation import check_int, check_real
 from .answers import answer_choices
 
-__all__ = ["stream_trials", "relevant_coherence", "decision_outcomes", "accuracy_by",
-           "ideal_observer_accuracy", "ideal_observer_choices"]
+__all__ = [
+    "accuracy_by",
+    "decision_outcomes",
+    "ideal_observer_accuracy",
+    "ideal_observer_choices",
+    "relevant_coherence",
+    "stream_trials",
+]
 
 #: input channels of ContextDecisionMaking-v0 with use_expl_context=True
 MODALITY_CHANNELS = ((1, 2), (3, 4))
@@ -41,7 +48,7 @@ def stream_trials(batch: TaskBatch) -> list[dict[str, Any]]:
         raise TypeError(f"batch must be a TaskBatch, got {type(batch).__name__}")
     out: list[dict[str, Any]] = []
     for entry in batch.trials:
-        out.extend(entry["trials"] if "trials" in entry else [entry])
+        out.extend(entry.get("trials", [entry]))
     return out
 
 

@@ -2,8 +2,9 @@
 accuracy, the choice selectivity within each context, and the units a choice depends on in both
 contexts. Each ``check_*`` takes the student's function and prints one line.
 
-The ``reference_*`` functions have exactly the lab's signatures and are what the lab falls back
-on (through :func:`utils.checks.use_or_reference`) until an exercise is done.
+The lab falls back on the library (through :func:`utils.checks.use_or_reference`) until an
+exercise is done: :func:`utils.training.weighted_losses.class_weights` for Exercise 5.1, and the
+``reference_*`` functions below where the lab's signature differs from any library function.
 """
 
 from __future__ import annotations
@@ -13,21 +14,18 @@ import torch
 
 from ..analysis.context_decision import ideal_observer_accuracy
 from ..analysis.selectivity import selectivity
-from ..training.weighted_losses import class_weights
 from .core import expect, expect_close, expect_shape, self_check
 
 __all__ = [
-    "reference_class_weights", "reference_ideal_accuracy", "reference_choice_selectivity",
+    "as_number",
+    "check_choice_selectivity",
+    "check_class_weights",
+    "check_ideal_accuracy",
+    "check_shared_choice_units",
+    "reference_choice_selectivity",
+    "reference_ideal_accuracy",
     "reference_shared_choice_units",
-    "check_class_weights", "check_ideal_accuracy", "check_choice_selectivity",
-    "check_shared_choice_units", "as_number",
 ]
-
-
-def reference_class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Lab signature of :func:`utils.training.weighted_losses.class_weights`: ``n / (K n_c)``,
-    0 for a class that never occurs."""
-    return class_weights(labels, n_classes)
 
 
 def reference_ideal_accuracy(coh: float, n_steps: int, sigma: float) -> float:
