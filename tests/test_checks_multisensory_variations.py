@@ -6,10 +6,16 @@ import pytest
 import torch
 
 from utils.analysis.spread import compare_to_spread
-from utils.checks.multisensory_variations import (BASELINE, check_my_variant, check_spread_test,
-                                                  check_variant_input_mask,
-                                                  reference_my_variant, reference_spread_test,
-                                                  reference_variant_input_mask, variant_problems)
+from utils.checks.multisensory_variations import (
+    BASELINE,
+    check_my_variant,
+    check_spread_test,
+    check_variant_input_mask,
+    reference_my_variant,
+    reference_spread_test,
+    reference_variant_input_mask,
+    variant_problems,
+)
 
 
 def test_compare_to_spread_values_and_arguments():
@@ -44,7 +50,7 @@ def test_broken_versions_fail():
         return mask
 
     def standard_deviation_not_error(ref, var):  # uses the spread of values, not of the means
-        d, se, _ = reference_spread_test(ref, var)
+        d, _, _ = reference_spread_test(ref, var)
         s = float(np.sqrt(np.var(ref, ddof=1) + np.var(var, ddof=1)))
         return d, s, abs(d) > 2 * s
 

@@ -8,13 +8,22 @@ import numpy as np
 import pytest
 import torch
 
-from utils.models.ei_rate import (EIRateRNN, masked_squared_error, song_update,
-                                  vanishing_gradient_regulariser)
+from utils.models.ei_rate import (
+    EIRateRNN,
+    masked_squared_error,
+    song_update,
+    vanishing_gradient_regulariser,
+)
 from utils.models.ei_stack import StackedEIRateRNN, stacked_song_update
 from utils.tasks.multisensory import input_mask, multisensory_trials, sample_batch
-from utils.tasks.multisensory_variations import (CUED_CHANNELS, cued_input_mask, cued_trials,
-                                                 sample_cued_batch, stacked_choices,
-                                                 stacked_reports)
+from utils.tasks.multisensory_variations import (
+    CUED_CHANNELS,
+    cued_input_mask,
+    cued_trials,
+    sample_cued_batch,
+    stacked_choices,
+    stacked_reports,
+)
 
 
 def _nets(sigma_rec=0.0, n=40):

@@ -16,9 +16,17 @@ from ..tasks.multisensory import input_mask
 from ..validation import as_numpy
 from .core import expect, expect_close, expect_shape, self_check
 
-__all__ = ["VARIANT_KEYS", "BASELINE", "reference_variant_input_mask", "reference_spread_test",
-           "reference_my_variant", "variant_problems", "check_variant_input_mask",
-           "check_spread_test", "check_my_variant"]
+__all__ = [
+    "BASELINE",
+    "VARIANT_KEYS",
+    "check_my_variant",
+    "check_spread_test",
+    "check_variant_input_mask",
+    "reference_my_variant",
+    "reference_spread_test",
+    "reference_variant_input_mask",
+    "variant_problems",
+]
 
 #: the keys of a variant: excitatory fraction, fractions of units with visual / auditory input,
 #: and whether the two modality cues are added (seven input channels instead of five)

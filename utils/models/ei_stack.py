@@ -19,7 +19,7 @@ regulariser gradients of ``W`` come out of one batched product.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -27,7 +27,7 @@ from torch import nn
 from ..validation import check_int, check_real
 from .ei_rate import EIRateRNN
 
-__all__ = ["StackedLeakyRNNFunction", "StackedEIRateRNN", "stacked_song_update"]
+__all__ = ["StackedEIRateRNN", "StackedLeakyRNNFunction", "stacked_song_update"]
 
 
 class StackedLeakyRNNFunction(torch.autograd.Function):

@@ -26,11 +26,23 @@ import torch
 
 from ..analysis.psychometric import fit_psychometric
 from ..validation import check_generator, check_int, check_real
-from .multisensory import (CHANNELS, FREQS, MODALITIES, MultisensoryBatch, input_mask,
-                           multisensory_trials)
+from .multisensory import (
+    CHANNELS,
+    FREQS,
+    MODALITIES,
+    MultisensoryBatch,
+    input_mask,
+    multisensory_trials,
+)
 
-__all__ = ["CUED_CHANNELS", "cued_trials", "sample_cued_batch", "cued_input_mask",
-           "stacked_choices", "stacked_reports"]
+__all__ = [
+    "CUED_CHANNELS",
+    "cued_input_mask",
+    "cued_trials",
+    "sample_cued_batch",
+    "stacked_choices",
+    "stacked_reports",
+]
 
 CUED_CHANNELS = (*CHANNELS, "visual cue", "auditory cue")
 
@@ -45,7 +57,7 @@ def cued_trials(modality: list[str], freq: np.ndarray, *, generator: torch.Gener
     batch = multisensory_trials(modality, freq, generator=generator, dt=dt, fixation=fixation,
                                 stimulus=stimulus, baseline=baseline, sigma_in=sigma_in,
                                 tau_in=tau_in, **kwargs)
-    n_fix, n_stim = int(round(fixation / dt)), int(round(stimulus / dt))
+    n_fix, n_stim = round(fixation / dt), round(stimulus / dt)
     cues = torch.zeros(batch.inputs.shape[0], len(batch), 2)
     for b, m in enumerate(batch.modality):
         if m != "catch":
