@@ -29,7 +29,8 @@ from scipy import stats
 from ..validation import as_numpy, check_int, check_real
 
 __all__ = ["preference_index", "classify_units", "UNIT_CLASSES", "max_activation", "selectivity",
-           "max_abs_selectivity", "action_masks", "monte_carlo_selectivity", "MonteCarloSelectivity"]
+           "max_abs_selectivity", "action_masks", "monte_carlo_selectivity", "MonteCarloSelectivity",
+           "preference_thirds", "opponent_weights"]
 
 #: the labels :func:`classify_units` gives
 UNIT_CLASSES = ("choice", "modality", "mixed", "neither", "inactive")
@@ -211,3 +212,46 @@ def monte_carlo_selectivity(model: torch.nn.Module, inputs: torch.Tensor,
     per_sequence = np.concatenate(rows, axis=0)
     keep = ~np.isnan(per_sequence)
     return MonteCarloSelectivity(per_sequence[keep], per_sequence, float(keep.mean()))
+
+
+def preference_thirds(preference: torch.Tensor) -> torch.Tensor:
+    """+1 / -1 for the units in the top / bottom third of ``preference`` (1-D), 0 for the middle
+    third: the units with a clear preferred choice (chapter 1)."""
+    if not isinstance(preference, torch.Tensor) or preference.dim() != 1 or preference.numel() < 3:
+        raise ValueError("preference must be a 1-D tensor with at least 3 units")
+    lo, hi = preference.quantile(1 / 3), preference.quantile(2 / 3)
+    return torch.where(preference >= hi, 1, torch.where(preference <= lo, -1, 0))
+
+
+def opponent_weights(weights: torch.Tensor, preference: torch.Tensor, n_exc: int) -> dict[str, float]:
+    """Mean |weight| between units of the same and of the opposite preferred choice (chapter 1).
+
+    Units are split by :func:`preference_thirds` within each population (excitatory units
+    ``0 .. n_exc - 1``, inhibitory the rest); the middle thirds are left out. Returns
+    ``{"E->I same", "E->I opposite", "I->E same", "I->E opposite"}``: e.g. ``"I->E opposite"``
+    is the mean |W[post, pre]| from inhibitory units to excitatory units that prefer the other
+    choice. Opponent inhibition shows as ``"I->E opposite"`` > ``"I->E same"``.
+
+    Args:
+        weights: effective recurrent weights W[post, pre], shape (N, N).
+        preference: one number per unit (e.g. its mean rate on choice-1 minus choice-2 trials).
+        n_exc: number of excitatory units (the first ``n_exc``).
+    """
+    weights = torch.as_tensor(weights).detach()
+    n = weights.shape[0]
+    if weights.dim() != 2 or weights.shape[1] != n:
+        raise ValueError(f"weights must be a square (N, N) matrix, got {tuple(weights.shape)}")
+    if not isinstance(preference, torch.Tensor) or tuple(preference.shape) != (n,):
+        raise ValueError(f"preference must be a tensor of shape ({n},), one value per unit")
+    n_exc = check_int("n_exc", n_exc, min_value=3, max_value=n - 3)
+    pref_e, pref_i = preference_thirds(preference[:n_exc]), preference_thirds(preference[n_exc:])
+
+    def mean_weight(post: torch.Tensor, pre: torch.Tensor, block: torch.Tensor, same: bool) -> float:
+        pairs = (post[:, None] * pre[None, :]) == (1 if same else -1)
+        return float(block.abs()[pairs].mean())
+
+    e_to_i, i_to_e = weights[n_exc:, :n_exc], weights[:n_exc, n_exc:]
+    return {"E->I same": mean_weight(pref_i, pref_e, e_to_i, True),
+            "E->I opposite": mean_weight(pref_i, pref_e, e_to_i, False),
+            "I->E same": mean_weight(pref_e, pref_i, i_to_e, True),
+            "I->E opposite": mean_weight(pref_e, pref_i, i_to_e, False)}

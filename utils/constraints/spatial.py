@@ -29,6 +29,7 @@ __all__ = [
     "symmetric_strength",
     "modularity",
     "clustering_coefficient",
+    "spatial_summary",
     "plot_grid_network",
     "plot_weight_vs_distance",
 ]
@@ -254,6 +255,26 @@ def clustering_coefficient(weights, density: float | None = None) -> float:
     deg = ((c if density is not None else a) > 0).sum(axis=1)
     denom = deg * (deg - 1)
     return float(np.mean(np.where(denom > 0, tri / np.maximum(denom, 1), 0.0)))
+
+
+def spatial_summary(weights, distances, *, short_length: float = 1.5,
+                    clustering_density: float = 0.1) -> dict:
+    """The spatial measures chapter 2 compares across penalties, for one weight matrix.
+
+    Returns a dict with ``length`` (:func:`mean_connection_length`), ``short``
+    (:func:`short_weight_share` up to ``short_length``), ``q`` and ``communities``
+    (:func:`modularity`), ``clustering`` (:func:`clustering_coefficient` at
+    ``clustering_density``) and ``sparse`` (the fraction of weights below 1% of the largest,
+    :func:`utils.constraints.penalties.near_zero_fraction`).
+    """
+    from .penalties import near_zero_fraction  # local: penalties imports this module's users
+
+    short_length = check_real("short_length", short_length, low=0.0, low_open=True)
+    q, communities = modularity(weights)
+    return dict(length=mean_connection_length(weights, distances),
+                short=short_weight_share(weights, distances, short_length), q=q,
+                clustering=clustering_coefficient(weights, density=clustering_density),
+                sparse=near_zero_fraction(weights), communities=communities)
 
 
 def plot_grid_network(weights, positions, ax=None, top_fraction: float = 0.05,

@@ -42,6 +42,7 @@ import torch
 
 from ..training.loop import History, train
 from ..validation import check_int, check_real, check_tensor_shape
+from .feedback_alignment import angle_between
 
 __all__ = ["DendriticErrorNet", "SettledState"]
 
@@ -168,6 +169,13 @@ class DendriticErrorNet:
         d_oh = -k * err.t() @ r_h
         delta = (err @ self.b.t()) * (1 - r_h ** 2)
         return d_oh, -k * delta.t() @ x
+
+    @torch.no_grad()
+    def angle_to_feedback_alignment(self, x: torch.Tensor, target: torch.Tensor) -> float:
+        """Angle (degrees) between the local change of ``W_hx`` (:meth:`forward_updates`) and
+        feedback alignment's (:meth:`fa_updates`) on the same weights and batch: near 0 when
+        the local rules approximate feedback alignment (chapter 3)."""
+        return angle_between(self.forward_updates(x, target)[1], self.fa_updates(x, target)[1])
 
     def _step(self, x: torch.Tensor, target: torch.Tensor | None, lr_forward: float,
               lr_interneuron: float) -> SettledState:
