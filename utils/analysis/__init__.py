@@ -10,4 +10,5 @@
 - :mod:`utils.analysis.psychometric`      -- psychometric fits, optimal cue combination (7)
 - :mod:`utils.analysis.peak_shifts`       -- peak times of sequences and their shifts (9)
 - :mod:`utils.analysis.context_decision`  -- context-dependent decisions by trial, ideal observer (5)
+- :mod:`utils.analysis.spread`            -- a difference between variants against the seed spread (8)
 """

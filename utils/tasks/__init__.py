@@ -10,6 +10,7 @@
 - :mod:`utils.tasks.streams`        -- several trials back to back in one sequence (4)
 - :mod:`utils.tasks.go_signal`      -- a fixation cue observable until the answer is due (5)
 - :mod:`utils.tasks.multisensory`   -- the multisensory task of Raposo et al. 2012 (7)
+- :mod:`utils.tasks.multisensory_variations` -- seven channels (modality cues), stacked networks (8)
 - :mod:`utils.tasks.sequences`      -- pulse-to-sequence tasks and continual-learning tasks (9)
 """
 
