@@ -86,7 +86,26 @@ def _standard_gamma(k: float, shape: tuple[int, int], rng: torch.Generator) -> t
     return out.reshape(shape)
 
 
-class EIRateRNN(nn.Module):
+class RectifiedWeights:
+    """The effective weights of Song et al.'s network from its free parameters, written once for
+    :class:`EIRateRNN` (shapes below) and :class:`utils.models.ei_stack.StackedEIRateRNN` (the
+    same with a leading axis of K networks): every weight is used through a rectifier and a
+    fixed mask, and the recurrent columns take their presynaptic unit's sign (Dale's law)."""
+
+    def input_weights(self) -> torch.Tensor:
+        """Effective input weights ``[w_in]_+ * C_in``, shape (n_units, n_input)."""
+        return torch.relu(self.w_in) * self.in_mask
+
+    def recurrent_weights(self) -> torch.Tensor:
+        """Effective recurrent weights ``W[post, pre] = ([w_rec]_+ * (1 - I)) D``."""
+        return torch.relu(self.w_rec) * self.rec_mask * self.signs.unsqueeze(-2)
+
+    def output_weights(self) -> torch.Tensor:
+        """Effective readout ``[w_out]_+ * C_out`` (excitatory columns only), (n_output, n_units)."""
+        return torch.relu(self.w_out) * self.out_mask
+
+
+class EIRateRNN(RectifiedWeights, nn.Module):
     """Rate network with Dale's law and rectified weights, as in Song, Yang & Wang (2016).
 
     Args:
@@ -159,18 +178,6 @@ class EIRateRNN(nn.Module):
     def alpha(self) -> float:
         """Euler factor ``dt / tau``."""
         return self.dt / self.tau
-
-    def input_weights(self) -> torch.Tensor:
-        """Effective input weights ``[w_in]_+ * C_in``, shape (n_units, n_input)."""
-        return torch.relu(self.w_in) * self.in_mask
-
-    def recurrent_weights(self) -> torch.Tensor:
-        """Effective recurrent weights ``W[post, pre] = ([w_rec]_+ * (1 - I)) D``."""
-        return torch.relu(self.w_rec) * self.rec_mask * self.signs[None, :]
-
-    def output_weights(self) -> torch.Tensor:
-        """Effective readout ``[w_out]_+ * C_out`` (excitatory columns only), (n_output, n_units)."""
-        return torch.relu(self.w_out) * self.out_mask
 
     def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(u, torch.Tensor) or u.dim() != 3 or u.shape[-1] != self.n_input:

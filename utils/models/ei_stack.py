@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..validation import check_int, check_real
-from .ei_rate import EIRateRNN
+from .ei_rate import EIRateRNN, RectifiedWeights
 
 __all__ = ["StackedEIRateRNN", "StackedLeakyRNNFunction", "stacked_song_update"]
 
@@ -127,7 +127,7 @@ class StackedLeakyRNNFunction(torch.autograd.Function):
         return gxs, grad_weight, grad_x0, None, None, None, None
 
 
-class StackedEIRateRNN(nn.Module):
+class StackedEIRateRNN(RectifiedWeights, nn.Module):
     """K independent :class:`EIRateRNN` networks held in stacked tensors and run as one.
 
     Args:
@@ -183,18 +183,6 @@ class StackedEIRateRNN(nn.Module):
     def alpha(self) -> float:
         """Euler factor ``dt / tau``."""
         return self.dt / self.tau
-
-    def input_weights(self) -> torch.Tensor:
-        """Effective input weights ``[w_in]_+ * C_in``, shape (K, N, n_input)."""
-        return torch.relu(self.w_in) * self.in_mask
-
-    def recurrent_weights(self) -> torch.Tensor:
-        """Effective recurrent weights ``W[k, post, pre]``, shape (K, N, N)."""
-        return torch.relu(self.w_rec) * self.rec_mask * self.signs[:, None, :]
-
-    def output_weights(self) -> torch.Tensor:
-        """Effective readouts (excitatory columns only), shape (K, n_output, N)."""
-        return torch.relu(self.w_out) * self.out_mask
 
     def forward(self, u: torch.Tensor, *, lambda_omega: float = 0.0,
                 bound: float = 1e-20) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,7 +31,8 @@ from .batch import Batch, per_step, per_trial
 
 __all__ = ["FREQS", "BOUNDARY", "MODALITIES", "CHANNELS", "MultisensoryBatch", "tuned_inputs",
            "input_mask", "criterion_reached", "choices", "modality_report",
-           "multisensory_trials", "sample_batch", "condition_grid", "percent_correct"]
+           "multisensory_trials", "sample_batch", "draw_conditions", "condition_grid",
+           "percent_correct"]
 
 FREQS = tuple(range(9, 17))            #: event rates (events/s)
 BOUNDARY = 12.5                        #: category boundary (events/s)
@@ -152,6 +153,15 @@ def sample_batch(n_trials: int = 20, *, p_catch: float = 5 / 25, generator: torc
                  **kwargs) -> MultisensoryBatch:
     """A training batch: each trial is a catch trial with probability ``p_catch``, otherwise a
     uniformly drawn modality and event rate. ``kwargs`` go to :func:`multisensory_trials`."""
+    modality, freq = draw_conditions(n_trials, p_catch=p_catch, generator=generator)
+    return multisensory_trials(modality, freq, generator=generator, **kwargs)
+
+
+def draw_conditions(n_trials: int, *, p_catch: float = 5 / 25, generator: torch.Generator
+                    ) -> tuple[list[str], np.ndarray]:
+    """The conditions of ``n_trials`` training trials (chapters 7-8): each is a catch trial with
+    probability ``p_catch``, otherwise a uniformly drawn modality and event rate. Returns the
+    modalities and the event rates (a catch trial's rate is drawn too, and ignored)."""
     n_trials = check_int("n_trials", n_trials, min_value=1)
     p_catch = check_real("p_catch", p_catch, low=0.0, high=1.0)
     if check_generator("generator", generator) is None:
@@ -160,8 +170,7 @@ def sample_batch(n_trials: int = 20, *, p_catch: float = 5 / 25, generator: torc
     mod = torch.randint(len(MODALITIES), (n_trials,), generator=generator)
     fr = torch.randint(len(FREQS), (n_trials,), generator=generator)
     modality = ["catch" if c else MODALITIES[m] for c, m in zip(catch.tolist(), mod.tolist())]
-    freq = np.array([FREQS[i] for i in fr.tolist()], dtype=float)
-    return multisensory_trials(modality, freq, generator=generator, **kwargs)
+    return modality, np.array([FREQS[i] for i in fr.tolist()], dtype=float)
 
 
 def condition_grid(n_per_condition: int = 100, *, n_catch: int = 0) -> tuple[list[str], np.ndarray]:

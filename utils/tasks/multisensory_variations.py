@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from ..analysis.psychometric import fit_psychometric
-from ..validation import check_generator, check_int, check_real
+from ..validation import check_generator, check_int
 from .multisensory import (
     CHANNELS,
-    FREQS,
     MODALITIES,
     MultisensoryBatch,
+    draw_conditions,
     input_mask,
     multisensory_trials,
 )
@@ -75,15 +75,7 @@ def sample_cued_batch(n_trials: int = 20, *, p_catch: float = 5 / 25, generator:
     :func:`~utils.tasks.multisensory.sample_batch` (catch with probability ``p_catch``, otherwise
     a uniform modality and event rate). A network with five inputs ignores the two cues (its
     stacked input weights are zero there), so all of chapter 8's networks train on these."""
-    n_trials = check_int("n_trials", n_trials, min_value=1)
-    p_catch = check_real("p_catch", p_catch, low=0.0, high=1.0)
-    if check_generator("generator", generator) is None:
-        raise TypeError("generator must be a torch.Generator (training batches are seeded)")
-    catch = torch.rand(n_trials, generator=generator) < p_catch
-    mod = torch.randint(len(MODALITIES), (n_trials,), generator=generator)
-    fr = torch.randint(len(FREQS), (n_trials,), generator=generator)
-    modality = ["catch" if c else MODALITIES[m] for c, m in zip(catch.tolist(), mod.tolist())]
-    freq = np.array([FREQS[i] for i in fr.tolist()], dtype=float)
+    modality, freq = draw_conditions(n_trials, p_catch=p_catch, generator=generator)
     return cued_trials(modality, freq, generator=generator, **kwargs)
 
 
