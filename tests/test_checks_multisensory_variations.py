@@ -73,3 +73,16 @@ def test_variant_problems_names_what_is_wrong():
     assert "10%" in variant_problems({"e_frac": 0.8, "visual": 0.9, "auditory": 0.0, "cues": False})[0]
     assert "True or False" in variant_problems({"e_frac": 0.8, "visual": 0.3, "auditory": 0.3, "cues": 1})[0]
     assert "dict" in variant_problems([0.8])[0]
+
+
+def test_variant_network_has_the_variants_inputs_and_cell_types():
+    from utils.tasks.multisensory_variations import variant_network
+
+    net = variant_network(e_frac=0.5, visual=0.6, auditory=0.3, cues=True, seed=1)
+    assert net.n_input == 7 and net.n_exc == 75
+    assert int((net.in_mask.sum(1) == 0).sum()) > 0          # some units get no input
+    assert torch.equal(net.in_mask[:, 5], net.in_mask[:, 0])  # the visual cue reaches visual units
+    plain = variant_network(seed=1)
+    assert plain.n_input == 5 and plain.n_exc == 120
+    with pytest.raises(TypeError, match="cues"):
+        variant_network(cues="yes")

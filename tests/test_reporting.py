@@ -29,3 +29,14 @@ def test_custom_header():
 def test_bad_input(rows, header, error, match):
     with pytest.raises(error, match=match):
         results_table(rows, header=header)
+
+
+def test_mean_sd_leaves_out_non_finite_values_and_says_how_many():
+    import numpy as np
+
+    from utils.reporting import mean_sd
+
+    assert mean_sd([1.0, 2.0, 3.0], ".1f") == "2.0 ± 1.0"
+    assert mean_sd([1.0, np.nan, 3.0], ".2f") == "2.00 ± 1.41 (2/3)"
+    assert mean_sd([np.nan, 2.0, np.nan], ".1f") == "2.0 (1/3)"
+    assert mean_sd([np.nan, np.nan]) == "-"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from IPython.display import Markdown
 
-__all__ = ["results_table"]
+__all__ = ["results_table", "mean_sd"]
 
 
 def _cell(value: object) -> str:
@@ -51,3 +52,21 @@ def results_table(rows: Sequence[Sequence[object]],
             raise ValueError(f"rows[{k}] has {len(row)} cells, the header {len(header)}")
         lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     return Markdown("\n".join(lines))
+
+
+def mean_sd(values, fmt: str = ".2f", n_expected: int | None = None) -> str:
+    """``"mean ± sd"`` (sample sd) of the finite ``values``, for a results table.
+
+    Non-finite entries (e.g. a threshold not fitted for a network that did not learn) are left
+    out and the count is shown, ``"88.1 ± 4.3 (2/3)"``, out of ``n_expected`` (default: all
+    values); one finite value prints alone with its count, none prints ``"-"``.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    n_all = len(x) if n_expected is None else int(n_expected)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return "-"
+    if len(x) == 1:
+        return f"{x[0]:{fmt}} (1/{n_all})"
+    note = "" if len(x) == n_all else f" ({len(x)}/{n_all})"
+    return f"{x.mean():{fmt}} ± {x.std(ddof=1):{fmt}}{note}"

@@ -42,6 +42,7 @@ __all__ = [
     "sample_cued_batch",
     "stacked_choices",
     "stacked_reports",
+    "variant_network",
 ]
 
 CUED_CHANNELS = (*CHANNELS, "visual cue", "auditory cue")
@@ -88,6 +89,22 @@ def cued_input_mask(n_units: int = 150, e_frac: float = 0.8, *, visual: float = 
     mask[:, 5] = mask[:, 0]
     mask[:, 6] = mask[:, 1]
     return mask
+
+
+def variant_network(*, e_frac: float = 0.8, visual: float = 1 / 3, auditory: float = 1 / 3,
+                    cues: bool = False, seed: int = 0, n_units: int = 150):
+    """Chapter 7's network (:class:`~utils.models.ei_rate.EIRateRNN`) with one variant's E/I
+    ratio, input split (fractions of the units that receive visual and auditory input) and,
+    with ``cues``, the seven channels of :func:`cued_trials` (chapter 8)."""
+    from ..models.ei_rate import EIRateRNN  # local: the models package imports the tasks
+
+    if not isinstance(cues, bool):
+        raise TypeError(f"cues must be True or False, got {cues!r}")
+    if cues:
+        mask = cued_input_mask(n_units, e_frac, visual=visual, auditory=auditory)
+    else:
+        mask = input_mask(n_units, e_frac, visual=visual, auditory=auditory)
+    return EIRateRNN(mask.shape[1], n_units, 2, e_frac=e_frac, input_mask=mask, seed=seed)
 
 
 @torch.no_grad()
