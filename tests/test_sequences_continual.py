@@ -200,3 +200,48 @@ def test_scale_column_and_sweep_and_linear_response():
     torch.testing.assert_close((y_eps - y) / eps, dy, atol=2e-3, rtol=0.05)
     pred = predicted_shift(y, dy, net.dt, eps)
     assert pred.shape == (2, 4)
+
+
+def test_silent_outputs_counts_outputs_that_never_rise():
+    from utils.models import RateRNN
+    from utils.tasks.sequences import pulse_sequence_batch, silent_outputs
+
+    net = RateRNN(1, 20, 4, dale=True, readout="nonnegative")
+    with torch.no_grad():
+        net.readout.weight.zero_()
+        net.readout.bias.copy_(torch.tensor([1.0, 0.0, 1.0, 0.0]))
+    inputs = pulse_sequence_batch(6, generator=torch.Generator().manual_seed(0)).inputs
+    assert silent_outputs(net, inputs) == 2
+    assert silent_outputs(net, inputs, threshold=2.0) == 4
+    with pytest.raises(ValueError, match="inputs must be"):
+        silent_outputs(net, inputs[0])
+
+
+def test_pulse_sequence_batch_pads_targets_to_n_channels():
+    from utils.tasks.sequences import pulse_sequence_batch
+
+    a = pulse_sequence_batch(5, n_sequences=2, n_outputs=5, generator=torch.Generator().manual_seed(3))
+    b = pulse_sequence_batch(5, n_sequences=2, n_outputs=5, n_channels=40,
+                             generator=torch.Generator().manual_seed(3))
+    assert b.targets.shape[-1] == 40 and torch.equal(b.targets[..., :10], a.targets)
+    assert not b.targets[..., 10:].any()
+    with pytest.raises(ValueError, match="n_channels"):
+        pulse_sequence_batch(5, n_sequences=2, n_outputs=5, n_channels=9)
+
+
+def test_task_r2_scores_each_task_on_its_own_head():
+    from utils.learning.continual import task_r2
+    from utils.tasks.sequences import SequenceBatch
+
+    class Echo(torch.nn.Module):  # outputs = the inputs: head 0 = channels 0-1, head 1 = 2-3
+        def forward(self, u):
+            return u, u
+
+    u = torch.randn(7, 3, 4, generator=torch.Generator().manual_seed(0))
+    lab = torch.zeros(3, dtype=torch.long)
+    a = SequenceBatch(u, u[..., :2], lab, lab, 20.0)
+    b = SequenceBatch(u, u[..., 2:] * 0.0 + 1.0, lab, lab, 20.0)
+    ra, rb = task_r2(Echo(), [a, b], head_size=2)
+    assert ra == pytest.approx(1.0) and rb < 0.5
+    with pytest.raises(ValueError, match="head_size"):
+        task_r2(Echo(), [a], head_size=0)

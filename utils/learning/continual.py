@@ -22,14 +22,15 @@ remedy that removes the conflict on a shared readout).
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from ..validation import check_real
+from ..validation import check_int, check_real
 
-__all__ = ["fisher_diagonal", "ewc_penalty", "snapshot", "with_ewc", "free_gradient_fraction", "add_head"]
+__all__ = ["fisher_diagonal", "ewc_penalty", "snapshot", "with_ewc", "free_gradient_fraction", "add_head",
+           "task_r2"]
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -176,3 +177,31 @@ def add_head(model: nn.Module, n_new: int | None = None) -> nn.Module:
     new.readout = readout
     new.n_output = model.n_output + n_new
     return new
+
+
+@torch.no_grad()
+def task_r2(model: nn.Module, batches: Sequence[Any], *, head_size: int | None = None,
+            seed: int | None = None) -> tuple[float, ...]:
+    """Held-out R^2 of ``model`` on each task's test batch, in order (chapter 9).
+
+    ``batches``: one :class:`~utils.tasks.sequences.SequenceBatch` per task. With
+    ``head_size`` the model has a separate readout per task (:func:`add_head`) and task ``k`` is
+    scored on outputs ``k * head_size`` to ``(k + 1) * head_size - 1``. ``seed``, if given, seeds
+    the global RNG first, so that the recurrent noise is the same for every model scored.
+    """
+    from ..seeding import set_seed
+    from ..tasks.sequences import r2_score
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if head_size is not None:
+        head_size = check_int("head_size", head_size, min_value=1)
+    if seed is not None:
+        set_seed(seed)
+    scores = []
+    for k, batch in enumerate(batches):
+        out = model(batch.inputs)[0]
+        if head_size is not None:
+            out = out[..., head_size * k: head_size * (k + 1)]
+        scores.append(r2_score(out, batch.targets))
+    return tuple(scores)

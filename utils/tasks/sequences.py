@@ -28,7 +28,7 @@ from ..validation import check_bool, check_choice, check_int, check_real
 from .batch import Batch, per_trial, shared
 
 __all__ = ["SequenceBatch", "bump_targets", "pulse_sequence_batch", "continual_batch",
-           "CONTINUAL_TASKS", "r2_score", "head_outputs", "sequence_loss"]
+           "CONTINUAL_TASKS", "r2_score", "head_outputs", "sequence_loss", "silent_outputs"]
 
 
 @dataclass
@@ -76,6 +76,7 @@ def pulse_sequence_batch(batch_size: int, *, n_sequences: int = 1, n_outputs: in
                          n_steps: int = 60, dt: float = 20.0, onset: tuple[float, float] = (100.0, 300.0),
                          tail: float = 100.0, first_peak: float = 200.0, spacing: float | None = None,
                          width: float = 40.0, labels: torch.Tensor | None = None,
+                         n_channels: int | None = None,
                          generator: torch.Generator | None = None) -> SequenceBatch:
     """Trials of the pulse-to-sequence task (chapter 9).
 
@@ -84,7 +85,8 @@ def pulse_sequence_batch(batch_size: int, *, n_sequences: int = 1, n_outputs: in
     ``m = (k + 1) / K`` for sequence ``k`` (drawn uniformly unless ``labels`` is given) and the
     targets have ``K * n_outputs`` channels: group ``k`` plays the bumps, the others stay at zero.
     ``spacing`` (ms between peaks) defaults to spreading the peaks over the time left after the
-    latest onset.
+    latest onset. ``n_channels`` (>= ``K * n_outputs``) pads the targets with channels that stay at
+    zero, so that networks trained on different K share one output layer size.
     """
     batch_size = check_int("batch_size", batch_size, min_value=1)
     n_sequences = check_int("n_sequences", n_sequences, min_value=1)
@@ -115,6 +117,9 @@ def pulse_sequence_batch(batch_size: int, *, n_sequences: int = 1, n_outputs: in
     targets = torch.zeros(n_steps, batch_size, n_sequences * n_outputs)
     group = torch.nn.functional.one_hot(labels, n_sequences).float()  # (B, K)
     targets = (bumps[:, :, None, :] * group[None, :, :, None]).reshape(n_steps, batch_size, -1)
+    if n_channels is not None:
+        n_channels = check_int("n_channels", n_channels, min_value=n_sequences * n_outputs)
+        targets = torch.nn.functional.pad(targets, (0, n_channels - n_sequences * n_outputs))
     return SequenceBatch(inputs, targets, onsets, labels, dt)
 
 
@@ -203,3 +208,16 @@ def sequence_loss(model: torch.nn.Module, batch: SequenceBatch, *, heads: int | 
         outputs = head_outputs(outputs, batch.labels, heads)
     loss = (outputs - batch.targets).pow(2).mean()
     return loss, {"r2": r2_score(outputs, batch.targets)}
+
+
+@torch.no_grad()
+def silent_outputs(model: torch.nn.Module, inputs: torch.Tensor, threshold: float = 0.05) -> int:
+    """Number of outputs that stay below ``threshold`` on every time step of every trial of
+    ``inputs`` (chapter 9: a rectified output unit below threshold gets no gradient and stays
+    silent). For a :class:`~utils.models.ensemble.RateRNNEnsemble`, the first member's outputs."""
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() != 3:
+        raise ValueError("inputs must be a tensor of shape (time, batch, n_input)")
+    threshold = check_real("threshold", threshold)
+    n = inputs.shape[1]
+    out, _ = model(inputs.repeat(1, getattr(model, "n_members", 1), 1))
+    return int((out[:, :n].amax(dim=(0, 1)) < threshold).sum())
