@@ -26,6 +26,7 @@ from torch import nn
 
 from ..validation import check_int, check_real
 from .ei_rate import EIRateRNN, RectifiedWeights
+from .rate import leaky_forward_states
 
 __all__ = ["StackedEIRateRNN", "StackedLeakyRNNFunction", "stacked_song_update"]
 
@@ -47,18 +48,7 @@ class StackedLeakyRNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, drive: torch.Tensor, weight: torch.Tensor, x0: torch.Tensor, alpha: float,
                 lambda_omega: float, bound: float, record: list | None) -> torch.Tensor:
-        T = drive.shape[0]
-        xs = torch.empty_like(drive)
-        rs = torch.empty_like(drive)
-        w_t = weight.transpose(1, 2) * alpha          # (K, pre, post)
-        x_prev = x0
-        r_prev = torch.relu(x0)
-        for t in range(T):
-            xt = xs[t]
-            torch.add(drive[t], x_prev, alpha=1.0 - alpha, out=xt)
-            xt.baddbmm_(r_prev, w_t)
-            torch.clamp(xt, min=0.0, out=rs[t])
-            x_prev, r_prev = xt, rs[t]
+        xs, rs = leaky_forward_states(drive, weight, x0, alpha)
         ctx.save_for_backward(weight, x0, xs, rs)
         ctx.alpha, ctx.lambda_omega, ctx.bound, ctx.record = alpha, lambda_omega, bound, record
         return rs

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import nn
 
-from .rate import RateRNN
+from .rate import RateRNN, leaky_backward_states, leaky_forward_states
 from ..validation import check_int, check_real
 
 __all__ = ["EnsembleRNNFunction", "RateRNNEnsemble"]
@@ -41,18 +41,7 @@ class EnsembleRNNFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, drive: torch.Tensor, weight: torch.Tensor, alpha: float) -> torch.Tensor:
-        T = drive.shape[0]
-        xs = torch.empty_like(drive)
-        rs = torch.empty_like(drive)
-        w_t = weight.transpose(1, 2) * alpha
-        x_prev = torch.zeros_like(drive[0])
-        r_prev = x_prev
-        for t in range(T):
-            xt = xs[t]
-            torch.add(drive[t], x_prev, alpha=1.0 - alpha, out=xt)
-            xt.baddbmm_(r_prev, w_t)
-            torch.clamp(xt, min=0.0, out=rs[t])
-            x_prev, r_prev = xt, rs[t]
+        xs, rs = leaky_forward_states(drive, weight, torch.zeros_like(drive[0]), alpha)
         ctx.save_for_backward(weight, xs, rs)
         ctx.alpha = alpha
         return rs
@@ -62,18 +51,7 @@ class EnsembleRNNFunction(torch.autograd.Function):
         weight, xs, rs = ctx.saved_tensors
         alpha = ctx.alpha
         T, S, B, N = xs.shape
-        active = (xs > 0).to(xs.dtype)
-        w_a = weight * alpha
-        gxs = torch.empty_like(xs)
-        g_next = None
-        for t in range(T - 1, -1, -1):
-            if g_next is None:
-                gx = grad_rs[t] * active[t]
-            else:
-                gr = torch.baddbmm(grad_rs[t], g_next, w_a)
-                gx = torch.addcmul(g_next * (1.0 - alpha), gr, active[t])
-            gxs[t] = gx
-            g_next = gx
+        gxs = leaky_backward_states(grad_rs, xs, weight, alpha)
         grad_weight = None
         if ctx.needs_input_grad[1]:
             r_prev = torch.cat([torch.zeros_like(rs[:1]), rs[:-1]], dim=0)

@@ -33,6 +33,55 @@ from ..validation import check_bool, check_choice, check_real, check_tensor_shap
 __all__ = ["LeakyRNNFunction", "leaky_rnn", "constrained_step", "RateRNN", "count_constraint_violations"]
 
 
+def leaky_forward_states(drive: torch.Tensor, weight: torch.Tensor, x0: torch.Tensor,
+                         alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The time loop of the course's fast networks, written once: ``x_t = (1-a) x_{t-1} +
+    a W relu(x_{t-1}) + drive_t``, returning the states ``xs`` and the rates ``relu(xs)``.
+
+    One network: ``drive`` (T, B, N), ``weight`` (N, N), ``x0`` (B, N). A stack of K networks
+    (chapters 8-9): ``drive`` (T, K, B, N), ``weight`` (K, N, N), ``x0`` (K, B, N). One fused
+    matrix product per step (``addmm_`` / ``baddbmm_``), written in place into preallocated
+    tensors. Used by :class:`LeakyRNNFunction`, the ensemble and the stacked E/I networks.
+    """
+    batched = weight.dim() == 3
+    xs = torch.empty_like(drive)
+    rs = torch.empty_like(drive)
+    w_t = (weight.transpose(1, 2) if batched else weight.t()) * alpha
+    x_prev = x0
+    r_prev = torch.relu(x0)
+    for t in range(drive.shape[0]):
+        xt = xs[t]
+        torch.add(drive[t], x_prev, alpha=1.0 - alpha, out=xt)
+        if batched:
+            xt.baddbmm_(r_prev, w_t)
+        else:
+            xt.addmm_(r_prev, w_t)
+        torch.clamp(xt, min=0.0, out=rs[t])
+        x_prev, r_prev = xt, rs[t]
+    return xs, rs
+
+
+def leaky_backward_states(grad_rs: torch.Tensor, xs: torch.Tensor, weight: torch.Tensor,
+                          alpha: float) -> torch.Tensor:
+    """Backward through the time loop of :func:`leaky_forward_states`: ``dE/dx_t`` for every
+    step (the gradient with respect to the drive), from ``grad_rs = dE/drelu(x_t)`` (one network
+    or a stack, as there)."""
+    batched = weight.dim() == 3
+    active = (xs > 0).to(xs.dtype)
+    w_a = weight * alpha
+    gxs = torch.empty_like(xs)
+    g_next = None
+    for t in range(xs.shape[0] - 1, -1, -1):
+        if g_next is None:
+            gx = grad_rs[t] * active[t]
+        else:
+            gr = (torch.baddbmm if batched else torch.addmm)(grad_rs[t], g_next, w_a)
+            gx = torch.addcmul(g_next * (1.0 - alpha), gr, active[t])
+        gxs[t] = gx
+        g_next = gx
+    return gxs
+
+
 class LeakyRNNFunction(torch.autograd.Function):
     """Run ``x_t = (1-a) x_{t-1} + a W relu(x_{t-1}) + drive_t`` over time; return ``relu(x_t)``.
 
@@ -44,18 +93,7 @@ class LeakyRNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, drive: torch.Tensor, weight: torch.Tensor, x0: torch.Tensor,
                 alpha: float) -> torch.Tensor:
-        T = drive.shape[0]
-        xs = torch.empty_like(drive)
-        rs = torch.empty_like(drive)
-        w_t = weight.t() * alpha
-        x_prev = x0
-        r_prev = torch.relu(x0)
-        for t in range(T):
-            xt = xs[t]
-            torch.add(drive[t], x_prev, alpha=1.0 - alpha, out=xt)
-            xt.addmm_(r_prev, w_t)
-            torch.clamp(xt, min=0.0, out=rs[t])
-            x_prev, r_prev = xt, rs[t]
+        xs, rs = leaky_forward_states(drive, weight, x0, alpha)
         ctx.save_for_backward(weight, x0, xs, rs)
         ctx.alpha = alpha
         return rs
@@ -64,19 +102,8 @@ class LeakyRNNFunction(torch.autograd.Function):
     def backward(ctx, grad_rs: torch.Tensor):
         weight, x0, xs, rs = ctx.saved_tensors
         alpha = ctx.alpha
-        T = xs.shape[0]
-        active = (xs > 0).to(xs.dtype)
         w_a = weight * alpha
-        gxs = torch.empty_like(xs)
-        g_next = None
-        for t in range(T - 1, -1, -1):
-            if g_next is None:
-                gx = grad_rs[t] * active[t]
-            else:
-                gr = torch.addmm(grad_rs[t], g_next, w_a)
-                gx = torch.addcmul(g_next * (1.0 - alpha), gr, active[t])
-            gxs[t] = gx
-            g_next = gx
+        gxs = leaky_backward_states(grad_rs, xs, weight, alpha)
         grad_drive = gxs
         grad_weight = grad_x0 = None
         if ctx.needs_input_grad[1]:
