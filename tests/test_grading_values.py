@@ -103,3 +103,12 @@ def test_codec_carries_generators_as_their_state():
         _decode(bad)
     with pytest.raises(ValueError, match="generator"):
         _decode({"__t": "generator", "state": _encode(torch.zeros(3))})
+
+
+def test_codec_sends_a_course_batch_as_the_dict_of_its_fields():
+    from utils.tasks import working_memory_batch
+
+    batch = working_memory_batch(3, generator=torch.Generator().manual_seed(0))
+    got = _decode(json.loads(json.dumps(_encode(batch))))
+    assert isinstance(got, dict) and set(got) == {"inputs", "targets", "f1", "f2", "u1", "u2"}
+    assert all(torch.equal(got[k], getattr(batch, k)) for k in got)

@@ -2,8 +2,9 @@
 
 ``_encode``/``_decode`` are also sent, as source, to the student's kernel: one implementation for
 both sides. They handle None, bool, int, float, str, lists, tuples, str-keyed dicts, numpy arrays
-and scalars, torch tensors (with their gradient flag and .grad) and torch generators (as their
-state); anything else is refused. Nothing is ever unpickled: a kernel can only send data.
+and scalars, torch tensors (with their gradient flag and .grad), torch generators (as their
+state) and the course's batches (``utils.tasks.Batch``, as the dict of their fields); anything
+else is refused. Nothing is ever unpickled: a kernel can only send data.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def _encode(value, depth=0):
             raise TypeError("dictionaries must have string keys")
         return {"__t": "dict", "v": {k: _encode(v, depth + 1) for k, v in value.items()}}
     kind = type(value).__module__.split(".")[0]
+    if kind == "utils" and hasattr(value, "__dataclass_fields__") and hasattr(value, "keys"):
+        # a course batch (utils.tasks.Batch) travels as the dict of its fields
+        return _encode({k: getattr(value, k) for k in value.keys()}, depth)
     if kind == "torch" and hasattr(value, "get_state") and hasattr(value, "manual_seed"):
         # a torch.Generator travels as its state: the student's function draws the same numbers
         return {"__t": "generator", "state": _encode(value.get_state(), depth + 1)}
