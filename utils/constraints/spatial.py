@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..validation import as_numpy, check_bool, check_int, check_real
+from .penalties import near_zero_fraction
 
 __all__ = [
     "grid_positions",
@@ -267,8 +268,6 @@ def spatial_summary(weights, distances, *, short_length: float = 1.5,
     ``clustering_density``) and ``sparse`` (the fraction of weights below 1% of the largest,
     :func:`utils.constraints.penalties.near_zero_fraction`).
     """
-    from .penalties import near_zero_fraction  # local: penalties imports this module's users
-
     short_length = check_real("short_length", short_length, low=0.0, low_open=True)
     q, communities = modularity(weights)
     return dict(length=mean_connection_length(weights, distances),

@@ -27,6 +27,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..seeding import set_seed
+from ..tasks.sequences import r2_score
 from ..validation import check_int, check_real
 
 __all__ = ["fisher_diagonal", "ewc_penalty", "snapshot", "with_ewc", "free_gradient_fraction", "add_head",
@@ -189,9 +191,6 @@ def task_r2(model: nn.Module, batches: Sequence[Any], *, head_size: int | None =
     scored on outputs ``k * head_size`` to ``(k + 1) * head_size - 1``. ``seed``, if given, seeds
     the global RNG first, so that the recurrent noise is the same for every model scored.
     """
-    from ..seeding import set_seed
-    from ..tasks.sequences import r2_score
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if head_size is not None:

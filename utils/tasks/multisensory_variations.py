@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..analysis.psychometric import fit_psychometric
+from ..models.ei_rate import EIRateRNN
 from ..validation import check_generator, check_int
 from .multisensory import (
     CHANNELS,
@@ -96,8 +97,6 @@ def variant_network(*, e_frac: float = 0.8, visual: float = 1 / 3, auditory: flo
     """Chapter 7's network (:class:`~utils.models.ei_rate.EIRateRNN`) with one variant's E/I
     ratio, input split (fractions of the units that receive visual and auditory input) and,
     with ``cues``, the seven channels of :func:`cued_trials` (chapter 8)."""
-    from ..models.ei_rate import EIRateRNN  # local: the models package imports the tasks
-
     if not isinstance(cues, bool):
         raise TypeError(f"cues must be True or False, got {cues!r}")
     if cues:
